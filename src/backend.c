@@ -1,0 +1,44 @@
+/* backend.c - server choice and non-blocking connect.  No DNS here: the
+ * addresses were resolved when the config was loaded. */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+const struct config_addr *
+backend_pick(const struct config_backend *be, unsigned *rr)
+{
+    const struct config_addr *a = &be->servers[*rr % be->n_servers];
+
+    (*rr)++;
+    return a;
+}
+
+int
+backend_connect(const struct config_addr *a, int *done)
+{
+    int one = 1;
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (a->ss.ss_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+        *done = 1;
+        return fd;
+    }
+    if (errno == EINPROGRESS) {
+        *done = 0;
+        return fd;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}

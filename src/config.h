@@ -1,0 +1,102 @@
+/* config.h - the YAML config file as plain, validated data.
+ *
+ * config_load() parses the file with libyaml, checks every key and value,
+ * and either returns a complete struct config or collects every problem as
+ * "FILE:LINE:COL: message" (1-based line and column).  It does no I/O
+ * besides reading the file and resolving host names of backend servers.
+ * The result is immutable once loaded. */
+#ifndef TLSTERM_CONFIG_H
+#define TLSTERM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct config_pos {
+    int line;   /* 1-based; 0 when unknown */
+    int col;    /* 1-based */
+};
+
+struct config_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];              /* canonical "1.2.3.4:443" / "[::1]:443" */
+    struct config_pos pos;
+};
+
+struct config_cert {
+    char *cert_file;            /* made absolute against the config's dir */
+    char *key_file;
+    struct config_pos pos;      /* position of the list entry */
+};
+
+struct config_backend {
+    char *name;
+    struct config_addr *servers;
+    size_t n_servers;
+    struct config_pos pos;
+};
+
+struct config_listener {
+    char *name;
+    struct config_addr *listen;
+    size_t n_listen;
+    struct config_cert *certs;  /* certs[0] is the default certificate */
+    size_t n_certs;
+    char *backend_name;
+    const struct config_backend *backend;   /* resolved from backend_name */
+    struct config_pos pos;
+};
+
+struct config_tls {
+    int min_version;            /* TLS minor: 3 = TLS 1.2 (only value today) */
+    int *ciphersuites;          /* mbedTLS ids, 0-terminated, server order */
+    int *curves;                /* mbedtls_ecp_group_id, 0-terminated */
+};
+
+struct config {
+    char *path;                 /* as given on the command line */
+    unsigned workers;           /* 0 = auto (one per CPU) */
+    enum log_level log_level;
+    struct {
+        uint64_t handshake_ms;  /* default 10s */
+        uint64_t idle_ms;       /* default 300s */
+        uint64_t connect_ms;    /* default 5s */
+    } timeouts;
+    struct {
+        unsigned max_connections;   /* default 100000 */
+        size_t buffer_size;         /* relay buffer per direction, default 16k */
+    } limits;
+    struct config_tls tls;
+    struct config_listener *listeners;
+    size_t n_listeners;
+    struct config_backend *backends;
+    size_t n_backends;
+};
+
+struct config_errors {
+    char **msgs;                /* each "FILE:LINE:COL: message" */
+    size_t n;
+};
+
+struct config *config_load(const char *path, struct config_errors *errs);
+void config_free(struct config *cfg);
+
+void config_errors_add(struct config_errors *errs, const char *file,
+                       struct config_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void config_errors_free(struct config_errors *errs);
+
+/* Value parsers, exported for tests.  Each returns 0 on success, or -1 and
+ * sets *why to a static human-readable reason. */
+int config_parse_duration(const char *s, uint64_t *ms, const char **why);
+int config_parse_size(const char *s, uint64_t *bytes, const char **why);
+/* "1.2.3.4:443", "[::1]:443", "host:443".  Names are resolved only when
+ * resolve is true (backends); listeners take numeric addresses or "*". */
+int config_parse_addr(const char *s, bool resolve, struct config_addr *out,
+                      const char **why);
+
+#endif

@@ -1,0 +1,672 @@
+/* conn.c - one connection's life: first byte, TLS handshake, backend
+ * connect, relay in both directions, and one close path.
+ *
+ * Each direction ("half") is a pump that moves bytes from its source to its
+ * sink through one bounded buffer until it blocks; it then records what it
+ * waits for (readable/writable on the client or backend socket).  The
+ * events registered with libevent are always exactly the union of what the
+ * handshake and the two halves wait for, so a blocked sink stops reads from
+ * the source (back-pressure) and memory per connection has a ceiling.
+ *
+ * conn_close() only marks the connection; it is freed when the libevent
+ * callback that is running returns, so nothing touches freed memory. */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "backend.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "tls.h"
+#include "worker.h"
+
+/* Records moved per wake-up before yielding to other connections. */
+#define CONN_PUMP_ROUNDS 16
+
+enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_RELAY, CONN_CLOSED };
+
+/* What a step is blocked on; doubles as a bit in the event mask. */
+enum conn_wait {
+    WAIT_NONE = 0,
+    WAIT_CREAD = 1,
+    WAIT_CWRITE = 2,
+    WAIT_BREAD = 4,
+    WAIT_BWRITE = 8,
+};
+
+struct half {
+    char *buf;                  /* allocated only while bytes are in flight */
+    size_t off, len;
+    enum conn_wait wait;
+    bool eof;                   /* the source has ended */
+    bool done;                  /* ... and the end was passed to the sink */
+    uint64_t bytes;
+};
+
+struct conn {
+    struct worker *w;
+    struct conn *prev, *next;
+    uint64_t id;
+    enum conn_state state;
+    enum conn_wait hs_wait;     /* handshake or backend connect */
+    int cfd, bfd;
+    const struct listener *l;
+    const struct config_addr *server;
+    struct tls_conn *tls;
+    bool tls_broken;            /* no close_notify after a TLS error */
+    unsigned active;            /* enum conn_wait bits registered */
+    struct event cev_r, cev_w, bev_r, bev_w, timer;
+    struct half up;             /* client -> backend */
+    struct half down;           /* backend -> client */
+    uint64_t t_start, t_hs, t_phase, t_io;  /* monotonic ms */
+    char peer[64];
+    const char *reason;
+    char reason_buf[192];
+};
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static uint64_t
+conn_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+conn_close(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSED;
+    c->reason = reason;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+conn_closef(struct conn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->state == CONN_CLOSED)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(c->reason_buf, sizeof(c->reason_buf), fmt, ap);
+    va_end(ap);
+    conn_close(c, c->reason_buf);
+}
+
+static void
+conn_close_tls(struct conn *c, const char *what)
+{
+    char err[128];
+
+    c->tls_broken = true;
+    conn_closef(c, "%s: %s", what, tls_last_error(c->tls, err, sizeof(err)));
+}
+
+static void
+conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        snprintf(out, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
+    } else {
+        snprintf(out, len, "unix");
+    }
+}
+
+/* ---- events -------------------------------------------------------- */
+
+static struct event *
+conn_event_of(struct conn *c, enum conn_wait bit)
+{
+    switch (bit) {
+    case WAIT_CREAD: return &c->cev_r;
+    case WAIT_CWRITE: return &c->cev_w;
+    case WAIT_BREAD: return &c->bev_r;
+    default: return &c->bev_w;
+    }
+}
+
+static unsigned
+conn_wanted(const struct conn *c)
+{
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+    case CONN_CONNECTING:
+        return c->hs_wait;
+    case CONN_RELAY:
+        return (unsigned)c->up.wait | (unsigned)c->down.wait;
+    default:
+        return 0;
+    }
+}
+
+static void
+conn_update_events(struct conn *c)
+{
+    unsigned want = conn_wanted(c);
+    unsigned change = want ^ c->active;
+
+    for (unsigned bit = 1; bit <= WAIT_BWRITE; bit <<= 1) {
+        if (!(change & bit))
+            continue;
+        if (want & bit)
+            event_add(conn_event_of(c, bit), NULL);
+        else
+            event_del(conn_event_of(c, bit));
+    }
+    c->active = want;
+}
+
+static void
+conn_arm_timer(struct conn *c, uint64_t deadline_ms)
+{
+    uint64_t now = conn_now_ms();
+    uint64_t left = deadline_ms > now ? deadline_ms - now : 0;
+    struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+
+    event_add(&c->timer, &tv);
+}
+
+/* ---- relay --------------------------------------------------------- */
+
+static int
+half_buffer(struct conn *c, struct half *h)
+{
+    if (h->buf == NULL)
+        h->buf = malloc(c->w->srv->cfg->limits.buffer_size);
+    if (h->buf == NULL) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* An idle half gives its buffer back, so idle connections stay small. */
+static void
+half_idle(struct half *h, enum conn_wait wait)
+{
+    free(h->buf);
+    h->buf = NULL;
+    h->wait = wait;
+}
+
+static enum conn_wait
+tls_wait(enum tls_status st)
+{
+    return st == TLS_WANT_READ ? WAIT_CREAD : WAIT_CWRITE;
+}
+
+/* Returns 1 when the pump should go on, 0 when it is blocked or ended. */
+static int
+up_flush(struct conn *c)
+{
+    struct half *h = &c->up;
+    ssize_t n = send(c->bfd, h->buf + h->off, h->len - h->off, MSG_NOSIGNAL);
+
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            h->wait = WAIT_BWRITE;
+            return 0;
+        }
+        conn_closef(c, "backend write: %s", strerror(errno));
+        return 0;
+    }
+    h->off += (size_t)n;
+    h->bytes += (uint64_t)n;
+    c->t_io = conn_now_ms();
+    if (h->off == h->len)
+        h->off = h->len = 0;
+    return 1;
+}
+
+static int
+up_fill(struct conn *c)
+{
+    struct half *h = &c->up;
+    size_t n = 0;
+    enum tls_status st;
+
+    if (half_buffer(c, h) != 0)
+        return 0;
+    st = tls_read(c->tls, h->buf, c->w->srv->cfg->limits.buffer_size, &n);
+    switch (st) {
+    case TLS_OK:
+        h->len = n;
+        c->t_io = conn_now_ms();
+        return 1;
+    case TLS_EOF:
+        h->eof = true;
+        return 1;
+    case TLS_ERROR:
+        conn_close_tls(c, "client read");
+        return 0;
+    default:
+        half_idle(h, tls_wait(st));
+        return 0;
+    }
+}
+
+static void
+up_end(struct conn *c)
+{
+    shutdown(c->bfd, SHUT_WR);
+    c->up.done = true;
+    half_idle(&c->up, WAIT_NONE);
+}
+
+static void
+pump_up(struct conn *c)
+{
+    struct half *h = &c->up;
+
+    for (int round = 0; c->state == CONN_RELAY && !h->done; round++) {
+        if (h->len > 0) {
+            if (!up_flush(c))
+                return;
+            continue;
+        }
+        if (h->eof) {
+            up_end(c);
+            return;
+        }
+        if (round >= CONN_PUMP_ROUNDS) {
+            h->wait = WAIT_CREAD;
+            event_active(&c->cev_r, EV_READ, 0);
+            return;
+        }
+        if (!up_fill(c))
+            return;
+    }
+}
+
+static int
+down_flush(struct conn *c)
+{
+    struct half *h = &c->down;
+    size_t n = 0;
+    enum tls_status st = tls_write(c->tls, h->buf + h->off, h->len - h->off, &n);
+
+    if (st == TLS_OK) {
+        h->off += n;
+        h->bytes += n;
+        c->t_io = conn_now_ms();
+        if (h->off == h->len)
+            h->off = h->len = 0;
+        return 1;
+    }
+    if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) {
+        h->wait = tls_wait(st);     /* retried with the same bytes */
+        return 0;
+    }
+    conn_close_tls(c, "client write");
+    return 0;
+}
+
+static int
+down_fill(struct conn *c)
+{
+    struct half *h = &c->down;
+    ssize_t n;
+
+    if (half_buffer(c, h) != 0)
+        return 0;
+    n = recv(c->bfd, h->buf, c->w->srv->cfg->limits.buffer_size, 0);
+    if (n > 0) {
+        h->len = (size_t)n;
+        c->t_io = conn_now_ms();
+        return 1;
+    }
+    if (n == 0) {
+        h->eof = true;
+        return 1;
+    }
+    if (errno == EAGAIN || errno == EINTR) {
+        half_idle(h, WAIT_BREAD);
+        return 0;
+    }
+    conn_closef(c, "backend read: %s", strerror(errno));
+    return 0;
+}
+
+/* The backend finished: close_notify, then FIN, after every byte. */
+static void
+down_end(struct conn *c)
+{
+    enum tls_status st = tls_close_notify(c->tls);
+
+    if (st == TLS_WANT_WRITE || st == TLS_WANT_READ) {
+        c->down.wait = tls_wait(st);
+        return;
+    }
+    if (st != TLS_OK) {
+        conn_close_tls(c, "client close_notify");
+        return;
+    }
+    shutdown(c->cfd, SHUT_WR);
+    c->down.done = true;
+    half_idle(&c->down, WAIT_NONE);
+}
+
+static void
+pump_down(struct conn *c)
+{
+    struct half *h = &c->down;
+
+    for (int round = 0; c->state == CONN_RELAY && !h->done; round++) {
+        if (h->len > 0) {
+            if (!down_flush(c))
+                return;
+            continue;
+        }
+        if (h->eof) {
+            down_end(c);
+            return;
+        }
+        if (round >= CONN_PUMP_ROUNDS) {
+            h->wait = WAIT_BREAD;
+            event_active(&c->bev_r, EV_READ, 0);
+            return;
+        }
+        if (!down_fill(c))
+            return;
+    }
+}
+
+static void
+conn_relay(struct conn *c, enum conn_wait fired)
+{
+    if (c->up.wait == fired || fired == WAIT_NONE)
+        pump_up(c);
+    if (c->down.wait == fired || fired == WAIT_NONE)
+        pump_down(c);
+    if (c->state == CONN_RELAY && c->up.done && c->down.done)
+        conn_close(c, c->up.eof && tls_eof_was_truncated(c->tls)
+                          ? "done (client sent no close_notify)" : "done");
+}
+
+/* ---- backend connect ------------------------------------------------- */
+
+static void
+conn_start_relay(struct conn *c)
+{
+    c->state = CONN_RELAY;
+    c->t_io = c->t_phase = conn_now_ms();
+    conn_arm_timer(c, c->t_io + c->w->srv->cfg->timeouts.idle_ms);
+    conn_relay(c, WAIT_NONE);
+}
+
+static void
+conn_backend_connect(struct conn *c)
+{
+    const struct config_backend *be = c->l->lc->backend;
+    struct server *srv = c->w->srv;
+    int done = 0;
+
+    c->server = backend_pick(be, &c->w->rr[be - srv->cfg->backends]);
+    c->bfd = backend_connect(c->server, &done);
+    if (c->bfd < 0) {
+        conn_closef(c, "backend %s: connect: %s", c->server->text, strerror(errno));
+        return;
+    }
+    event_assign(&c->bev_r, c->w->base, c->bfd, EV_READ | EV_PERSIST, conn_event_cb, c);
+    event_assign(&c->bev_w, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
+    if (done) {
+        conn_start_relay(c);
+        return;
+    }
+    c->state = CONN_CONNECTING;
+    c->hs_wait = WAIT_BWRITE;
+    c->t_phase = conn_now_ms();
+    conn_arm_timer(c, c->t_phase + srv->cfg->timeouts.connect_ms);
+}
+
+static void
+conn_connected(struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        conn_closef(c, "backend %s: connect: %s", c->server->text, strerror(err));
+        return;
+    }
+    conn_start_relay(c);
+}
+
+/* ---- handshake ------------------------------------------------------- */
+
+static void
+conn_handshake(struct conn *c)
+{
+    enum tls_status st;
+
+    /* TLS state is allocated only once the client has sent something. */
+    if (c->tls == NULL) {
+        c->tls = tls_conn_new(c->w->tls, c->l->lidx, c->cfd);
+        if (c->tls == NULL) {
+            conn_close(c, "out of memory for TLS session");
+            return;
+        }
+    }
+    st = tls_handshake(c->tls);
+    if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) {
+        c->hs_wait = tls_wait(st);
+        return;
+    }
+    if (st != TLS_OK) {
+        conn_close_tls(c, "handshake failed");
+        return;
+    }
+    c->t_hs = conn_now_ms();
+    conn_backend_connect(c);
+}
+
+/* ---- dispatch and the one close path ------------------------------ */
+
+static const char *
+conn_state_name(const struct conn *c)
+{
+    if (c->tls == NULL)
+        return "before the first byte";
+    return c->t_hs ? "established" : "in handshake";
+}
+
+static void
+conn_log_close(struct conn *c, unsigned open)
+{
+    uint64_t now = conn_now_ms();
+    long hs_ms = c->t_hs ? (long)(c->t_hs - c->t_start) : -1;
+
+    log_info("conn=%llu client=%s listener=%s sni=%s tls=%s cipher=%s "
+             "backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
+             "state=\"%s\" reason=\"%s\"",
+             (unsigned long long)c->id, c->peer, c->l->lc->name,
+             tls_sni(c->tls), tls_version(c->tls), tls_cipher(c->tls),
+             c->server ? c->server->text : "-",
+             (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+             hs_ms, (unsigned long long)(now - c->t_start), open,
+             conn_state_name(c), c->reason);
+}
+
+/* Reads what the client already sent, so that close() sends a FIN rather
+ * than a RST that could destroy our last bytes in flight. */
+static void
+conn_drain_client(int fd)
+{
+    char sink[4096];
+
+    for (int i = 0; i < 16; i++)
+        if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+            return;
+}
+
+static void
+conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+    unsigned open = atomic_fetch_sub(&w->srv->n_open, 1) - 1;
+
+    conn_log_close(c, open);
+    if (c->t_hs && !c->tls_broken && !c->down.done)
+        tls_close_notify(c->tls);           /* best effort, never waits */
+    event_del(&c->cev_r);
+    event_del(&c->cev_w);
+    event_del(&c->timer);
+    if (c->bfd >= 0) {
+        event_del(&c->bev_r);
+        event_del(&c->bev_w);
+        close(c->bfd);
+    }
+    conn_drain_client(c->cfd);
+    close(c->cfd);
+    tls_conn_free(c->tls);
+    free(c->up.buf);
+    free(c->down.buf);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+static void
+conn_finish(struct conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        conn_free(c);
+    else
+        conn_update_events(c);
+}
+
+static void
+conn_step(struct conn *c, enum conn_wait fired)
+{
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+        if (fired == c->hs_wait)
+            conn_handshake(c);
+        break;
+    case CONN_CONNECTING:
+        if (fired == WAIT_BWRITE)
+            conn_connected(c);
+        break;
+    case CONN_RELAY:
+        conn_relay(c, fired);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    enum conn_wait fired;
+
+    if (fd == c->cfd)
+        fired = (what & EV_READ) ? WAIT_CREAD : WAIT_CWRITE;
+    else
+        fired = (what & EV_READ) ? WAIT_BREAD : WAIT_BWRITE;
+    conn_step(c, fired);
+    conn_finish(c);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    const struct config *cfg = c->w->srv->cfg;
+    uint64_t now = conn_now_ms();
+
+    (void)fd;
+    (void)what;
+    if (c->state == CONN_HANDSHAKE) {
+        conn_close(c, "handshake timeout");
+    } else if (c->state == CONN_CONNECTING) {
+        conn_closef(c, "backend %s: connect timeout", c->server->text);
+    } else if (c->state == CONN_RELAY) {
+        if (now - c->t_io >= cfg->timeouts.idle_ms)
+            conn_close(c, "idle timeout");
+        else
+            conn_arm_timer(c, c->t_io + cfg->timeouts.idle_ms);
+    }
+    conn_finish(c);
+}
+
+void
+conn_accept(struct worker *w, const struct listener *l, int fd,
+            const struct sockaddr_storage *peer)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    int one = 1;
+
+    if (c == NULL) {
+        close(fd);
+        atomic_fetch_sub(&w->srv->n_open, 1);
+        log_error("listener=%s: out of memory for a new connection", l->lc->name);
+        return;
+    }
+    c->w = w;
+    c->l = l;
+    c->cfd = fd;
+    c->bfd = -1;
+    c->id = atomic_fetch_add(&w->srv->next_conn_id, 1) + 1;
+    c->t_start = conn_now_ms();
+    c->reason = "";
+    conn_format_peer(c->peer, sizeof(c->peer), peer);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    event_assign(&c->cev_r, w->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
+    event_assign(&c->cev_w, w->base, fd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
+    evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    c->state = CONN_HANDSHAKE;
+    c->hs_wait = WAIT_CREAD;
+    conn_arm_timer(c, c->t_start + w->srv->cfg->timeouts.handshake_ms);
+    conn_update_events(c);
+    log_debug("conn=%llu client=%s listener=%s accepted",
+              (unsigned long long)c->id, c->peer, l->lc->name);
+}
+
+void
+conn_close_all(struct worker *w, const char *reason)
+{
+    while (w->conns) {
+        conn_close(w->conns, reason);
+        conn_free(w->conns);
+    }
+}

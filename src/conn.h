@@ -1,0 +1,16 @@
+/* conn.h - one client connection: TLS handshake, backend connect, relay. */
+#ifndef TLSTERM_CONN_H
+#define TLSTERM_CONN_H
+
+#include <sys/socket.h>
+
+struct worker;
+struct listener;
+
+/* Takes ownership of fd; the caller already counted it in srv->n_open. */
+void conn_accept(struct worker *w, const struct listener *l, int fd,
+                 const struct sockaddr_storage *peer);
+/* Closes every connection of the worker (shutdown). */
+void conn_close_all(struct worker *w, const char *reason);
+
+#endif

@@ -1,0 +1,179 @@
+/* listener.c - listening sockets, accept, and the max_connections and
+ * fd-exhaustion policies. */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#define LISTENER_BACKLOG 4096
+#define LISTENER_ACCEPTS_PER_WAKE 64
+#define LISTENER_BACKOFF_MS 100
+
+static int
+listener_socket(const struct config_addr *a, int reuseport, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: socket: %s", a->text, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    /* "[::]:443" must not also claim IPv4, so it can sit beside "0.0.0.0:443". */
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+listener_probe(const struct config_addr *a, char *err, size_t errlen)
+{
+    int fd = listener_socket(a, 0, err, errlen);
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int
+listener_bind(const struct config_addr *a, char *err, size_t errlen)
+{
+    int fd = listener_socket(a, 1, err, errlen);
+
+    if (fd < 0)
+        return -1;
+    if (listen(fd, LISTENER_BACKLOG) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Closes at once; one warning per second per worker says how many. */
+static void
+listener_reject(struct listener *l, int fd)
+{
+    struct worker *w = l->w;
+    time_t now = time(NULL);
+
+    close(fd);
+    atomic_fetch_add(&w->srv->n_rejected, 1);
+    w->rejects_unlogged++;
+    if (now == w->reject_logged_at)
+        return;
+    log_warn("listener=%s: max_connections (%u) reached, refused %lu connection(s)",
+             l->lc->name, w->srv->cfg->limits.max_connections, w->rejects_unlogged);
+    w->reject_logged_at = now;
+    w->rejects_unlogged = 0;
+}
+
+/* Out of fds: stop accepting for a moment instead of spinning on a
+ * listening socket that stays readable. */
+static void
+listener_pause(struct listener *l, int err)
+{
+    struct timeval tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+
+    log_warn("listener=%s addr=%s: accept: %s; pausing accepts for %d ms",
+             l->lc->name, l->addr->text, strerror(err), LISTENER_BACKOFF_MS);
+    event_del(l->ev);
+    evtimer_add(l->backoff, &tv);
+}
+
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener *l = arg;
+
+    (void)fd;
+    (void)what;
+    event_add(l->ev, NULL);
+}
+
+static int
+listener_accept_one(struct listener *l)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    struct server *srv = l->w->srv;
+    int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            listener_pause(l, errno);
+        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            log_warn("listener=%s: accept: %s", l->lc->name, strerror(errno));
+        return -1;
+    }
+    if (atomic_fetch_add(&srv->n_open, 1) >= srv->cfg->limits.max_connections) {
+        atomic_fetch_sub(&srv->n_open, 1);
+        listener_reject(l, fd);
+        return 0;
+    }
+    atomic_fetch_add(&srv->n_accepted, 1);
+    conn_accept(l->w, l, fd, &peer);
+    return 0;
+}
+
+static void
+listener_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener *l = arg;
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < LISTENER_ACCEPTS_PER_WAKE; i++)
+        if (listener_accept_one(l) != 0)
+            return;
+}
+
+int
+listener_start(struct listener *l)
+{
+    struct event_base *base = l->w->base;
+
+    l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
+    l->backoff = evtimer_new(base, listener_resume_cb, l);
+    if (l->ev == NULL || l->backoff == NULL)
+        return -1;
+    return event_add(l->ev, NULL);
+}
+
+void
+listener_close(struct listener *l)
+{
+    if (l->ev) {
+        event_free(l->ev);
+        l->ev = NULL;
+    }
+    if (l->backoff) {
+        event_free(l->backoff);
+        l->backoff = NULL;
+    }
+    if (l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+}

@@ -1,0 +1,30 @@
+/* listener.h - listening sockets and accept with fd-exhaustion back-off. */
+#ifndef TLSTERM_LISTENER_H
+#define TLSTERM_LISTENER_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct worker;
+struct event;
+
+struct listener {
+    struct worker *w;
+    int fd;
+    size_t lidx;                        /* index into cfg->listeners */
+    const struct config_listener *lc;
+    const struct config_addr *addr;
+    struct event *ev;
+    struct event *backoff;              /* re-enables accept after EMFILE */
+};
+
+/* Fails when something else already listens on the address, so two
+ * instances never silently share a port through SO_REUSEPORT. */
+int listener_probe(const struct config_addr *a, char *err, size_t errlen);
+/* socket + SO_REUSEPORT + bind + listen; returns the fd or -1 and err. */
+int listener_bind(const struct config_addr *a, char *err, size_t errlen);
+int listener_start(struct listener *l);
+void listener_close(struct listener *l);
+
+#endif
