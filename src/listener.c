@@ -95,11 +95,15 @@ static void
 listener_pause(struct listener *l, int err)
 {
     struct timeval tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+    time_t now = time(NULL);
 
-    log_warn("listener=%s addr=%s: accept: %s; pausing accepts for %d ms",
-             l->lc->name, l->addr->text, strerror(err), LISTENER_BACKOFF_MS);
     event_del(l->ev);
     evtimer_add(l->backoff, &tv);
+    if (now == l->pause_logged_at)
+        return;
+    l->pause_logged_at = now;
+    log_warn("listener=%s addr=%s: accept: %s; pausing accepts for %d ms",
+             l->lc->name, l->addr->text, strerror(err), LISTENER_BACKOFF_MS);
 }
 
 static void

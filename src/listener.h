@@ -3,6 +3,7 @@
 #define TLSTERM_LISTENER_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -17,6 +18,7 @@ struct listener {
     const struct config_addr *addr;
     struct event *ev;
     struct event *backoff;              /* re-enables accept after EMFILE */
+    time_t pause_logged_at;             /* one EMFILE warning per second */
 };
 
 /* Fails when something else already listens on the address, so two

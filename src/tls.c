@@ -118,6 +118,23 @@ tls_add_err(struct config_errors *errs, const struct config *cfg,
     config_errors_add(errs, cfg->path, pos, "%s %s: %s", what, file, msg);
 }
 
+/* mbedTLS reports a missing file as "Read/write of file failed"; say
+ * what the operator needs to know instead. */
+static int
+tls_file_readable(struct config_errors *errs, const struct config *cfg,
+                  struct config_pos pos, const char *what, const char *file)
+{
+    FILE *f = fopen(file, "r");
+
+    if (f != NULL) {
+        fclose(f);
+        return 0;
+    }
+    config_errors_add(errs, cfg->path, pos, "cannot read %s %s: %s", what, file,
+                      strerror(errno));
+    return -1;
+}
+
 static int
 tls_cert_load(struct tls_cert *c, struct tls_ctx *ctx, const struct config *cfg,
               const struct config_cert *cc, struct config_errors *errs)
@@ -127,6 +144,9 @@ tls_cert_load(struct tls_cert *c, struct tls_ctx *ctx, const struct config *cfg,
     (void)ctx;      /* the RNG is used by mbedTLS 3.x key parsing only */
     mbedtls_x509_crt_init(&c->crt);
     mbedtls_pk_init(&c->key);
+    if (tls_file_readable(errs, cfg, cc->pos, "certificate", cc->cert_file) != 0 ||
+        tls_file_readable(errs, cfg, cc->pos, "private key", cc->key_file) != 0)
+        return -1;
     ret = mbedtls_x509_crt_parse_file(&c->crt, cc->cert_file);
     if (ret != 0) {
         tls_add_err(errs, cfg, cc->pos, "cannot load certificate", cc->cert_file, ret);
