@@ -1,0 +1,1551 @@
+#include "autoconf.h"
+/* config.c - the YAML config file as plain, validated data.
+ *
+ * libyaml loads the file into a node tree that keeps every node's position;
+ * a small table of known keys per mapping drives the walk, so unknown keys,
+ * repeated keys, missing keys and wrong node types are checked in one place.
+ * Every problem is collected as "FILE:LINE:COL: message" and the walk goes
+ * on, so one run shows them all.  Cross-references (listener -> backend,
+ * listen addresses used twice) are checked once the whole tree is read. */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/version.h>
+#include <yaml.h>
+
+#include "config.h"
+#include "tls_names.h"
+
+/* Aliases can make one node reachable along many paths; this bounds the
+ * work a small file can ask for. */
+#define CONFIG_MAX_NODE_VISITS 100000
+#define CONFIG_WORKERS_MAX 1024
+#define CONFIG_MAX_CONNECTIONS_MAX 10000000
+#define CONFIG_BUFFER_MIN 1024
+#define CONFIG_BUFFER_MAX (1024 * 1024)
+#define CONFIG_TIMEOUT_MAX_MS (30ULL * 24 * 3600 * 1000)
+#define CONFIG_EDIT_MAX 64
+#define DIGITS "0123456789"
+
+struct ctx {
+    const char *path;               /* as given, for messages */
+    char *dir;                      /* absolute directory of the file */
+    yaml_document_t *doc;
+    struct config *cfg;
+    struct config_errors *errs;
+    struct config_pos *backend_ref; /* per listener: where "backend" is */
+    size_t n_errors;
+    size_t visits;
+};
+
+struct key_spec;
+typedef void key_fn(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
+                    void *obj);
+
+/* One known key of a mapping.  obj is the struct the mapping fills; off
+ * and arg let one handler serve several keys. */
+struct key_spec {
+    const char *name;
+    key_fn *fn;
+    size_t off;
+    const void *arg;
+    bool required;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+__attribute__((format(printf, 4, 0)))
+static void
+errors_vadd(struct config_errors *errs, const char *file, struct config_pos pos,
+            const char *fmt, va_list ap)
+{
+    char *msg, *line;
+    char **msgs;
+
+    if (vasprintf(&msg, fmt, ap) < 0)
+        return;
+    if (asprintf(&line, "%s:%d:%d: %s", file, pos.line, pos.col, msg) < 0)
+        line = NULL;
+    free(msg);
+    if (line == NULL)
+        return;
+    msgs = realloc(errs->msgs, (errs->n + 1) * sizeof(*msgs));
+    if (msgs == NULL) {
+        free(line);
+        return;
+    }
+    msgs[errs->n++] = line;
+    errs->msgs = msgs;
+}
+
+void
+config_errors_add(struct config_errors *errs, const char *file,
+                  struct config_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    errors_vadd(errs, file, pos, fmt, ap);
+    va_end(ap);
+}
+
+void
+config_errors_free(struct config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        free(errs->msgs[i]);
+    free(errs->msgs);
+    errs->msgs = NULL;
+    errs->n = 0;
+}
+
+static struct config_pos
+node_pos(const yaml_node_t *n)
+{
+    struct config_pos pos = { (int)n->start_mark.line + 1,
+                              (int)n->start_mark.column + 1 };
+    return pos;
+}
+
+/* Counts even when the message cannot be stored, so a load never
+ * succeeds after a problem. */
+__attribute__((format(printf, 3, 4)))
+static void
+cerr_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->n_errors++;
+    va_start(ap, fmt);
+    errors_vadd(c->errs, c->path, pos, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void
+cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->n_errors++;
+    va_start(ap, fmt);
+    errors_vadd(c->errs, c->path, node_pos(n), fmt, ap);
+    va_end(ap);
+}
+
+static void
+oom(struct ctx *c, const yaml_node_t *n)
+{
+    cerr(c, n, "out of memory");
+}
+
+static int
+fail(const char **why, const char *reason)
+{
+    *why = reason;
+    return -1;
+}
+
+/* ---- value parsers ------------------------------------------------------ */
+
+/* Decimal digits only.  -1: no digit at *sp; -2: does not fit. */
+static int
+digits_parse(const char **sp, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    for (; isdigit((unsigned char)*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -2;
+        v = v * 10 + d;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
+static int
+uint_parse(const char *s, uint64_t *out)
+{
+    return digits_parse(&s, out) == 0 && *s == '\0' ? 0 : -1;
+}
+
+struct duration_unit {
+    const char *name;
+    uint64_t ms;
+};
+
+/* Largest first: combined durations must follow this order. */
+static const struct duration_unit duration_units[] = {
+    { "d", 24 * 3600 * 1000 }, { "h", 3600 * 1000 }, { "m", 60 * 1000 },
+    { "s", 1000 }, { "ms", 1 },
+};
+#define DURATION_UNIT_S 3
+
+static int
+duration_unit(const char **sp, size_t *unit, const char **why)
+{
+    const char *s = *sp;
+    size_t len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+
+    if (len == 0 && *s == '\0')
+        return fail(why, "every number needs a unit in a combined duration (e.g. 1m30s)");
+    for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
+        if (strlen(duration_units[i].name) == len &&
+            strncmp(s, duration_units[i].name, len) == 0) {
+            *unit = i;
+            *sp = s + len;
+            return 0;
+        }
+    }
+    return fail(why, "unknown unit (use ms, s, m, h or d)");
+}
+
+static int
+mul_add(uint64_t *total, uint64_t n, uint64_t mult)
+{
+    if (n > (UINT64_MAX - *total) / mult)
+        return -1;
+    *total += n * mult;
+    return 0;
+}
+
+int
+config_parse_duration(const char *s, uint64_t *ms, const char **why)
+{
+    uint64_t total = 0, n;
+    size_t next = 0, unit = DURATION_UNIT_S;
+    bool bare;
+
+    if (s == NULL || *s == '\0')
+        return fail(why, "empty duration");
+    if (*s == '-')
+        return fail(why, "negative durations are not allowed");
+    bare = s[strspn(s, DIGITS)] == '\0';
+    while (*s != '\0') {
+        int rc = digits_parse(&s, &n);
+        if (rc != 0)
+            return fail(why, rc == -2 ? "duration is too large"
+                                      : "expected a number with a unit, e.g. 10s");
+        if (*s == '.')
+            return fail(why, "fractions are not supported (write 1500ms, not 1.5s)");
+        if (!bare && duration_unit(&s, &unit, why) != 0)
+            return -1;
+        if (unit < next)
+            return fail(why, "units must go from largest to smallest, each once (e.g. 1h30m)");
+        if (mul_add(&total, n, duration_units[unit].ms) != 0)
+            return fail(why, "duration is too large");
+        next = unit + 1;
+    }
+    *ms = total;
+    return 0;
+}
+
+/* "", "b", "k", "kb", "kib" (any case) and the same for m and g. */
+static int
+size_suffix(const char *s, uint64_t *mult)
+{
+    static const char units[] = "kmg";
+    const char *u = *s != '\0' ? strchr(units, tolower((unsigned char)*s)) : NULL;
+
+    *mult = 1;
+    if (u != NULL) {
+        *mult = 1ULL << (10 * (u - units + 1));
+        s++;
+    }
+    if (*s == '\0' || strcasecmp(s, "b") == 0)
+        return 0;
+    return u != NULL && strcasecmp(s, "ib") == 0 ? 0 : -1;
+}
+
+int
+config_parse_size(const char *s, uint64_t *bytes, const char **why)
+{
+    uint64_t n, mult;
+    int rc;
+
+    if (s == NULL || *s == '\0')
+        return fail(why, "empty size");
+    if (*s == '-')
+        return fail(why, "negative sizes are not allowed");
+    rc = digits_parse(&s, &n);
+    if (rc != 0)
+        return fail(why, rc == -2 ? "size is too large" : "expected a number, e.g. 16k");
+    if (*s == '.')
+        return fail(why, "fractions are not supported (write 1536k, not 1.5m)");
+    if (size_suffix(s, &mult) != 0)
+        return fail(why, "unknown suffix (use k, m or g)");
+    if (n > UINT64_MAX / mult)
+        return fail(why, "size is too large");
+    *bytes = n * mult;
+    return 0;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host (copied) and port text. */
+static int
+addr_split(const char *s, char *host, size_t size, const char **port,
+           bool *v6, const char **why)
+{
+    const char *end, *colon;
+
+    *v6 = s[0] == '[';
+    if (*v6) {
+        end = strchr(++s, ']');
+        if (end == NULL)
+            return fail(why, "missing \"]\" after the IPv6 address");
+        colon = end + 1;
+        if (*colon != ':')
+            return fail(why, *colon == '\0' ? "missing port (expected [IPV6]:PORT)"
+                                            : "expected \":PORT\" after \"]\"");
+    } else {
+        colon = end = strrchr(s, ':');
+        if (colon == NULL)
+            return fail(why, *s == '\0' ? "empty address" : "missing port (expected HOST:PORT)");
+        if (strchr(s, ':') != colon)
+            return fail(why, "IPv6 addresses must be in brackets, e.g. \"[::1]:443\"");
+    }
+    if (end == s)
+        return fail(why, "missing host before \":PORT\"");
+    if ((size_t)(end - s) >= size)
+        return fail(why, "host name is too long");
+    memcpy(host, s, (size_t)(end - s));
+    host[end - s] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+static int
+port_parse(const char *p, unsigned *port, const char **why)
+{
+    unsigned long v = 0;
+
+    if (*p == '\0')
+        return fail(why, "missing port");
+    if (!isdigit((unsigned char)*p))
+        return fail(why, "port must be a decimal number");
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v <= 65535)
+            v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (*p == '-' && isdigit((unsigned char)p[1]))
+        return fail(why, "port ranges are not supported");
+    if (*p != '\0')
+        return fail(why, "unexpected text after the port number");
+    if (v == 0 || v > 65535)
+        return fail(why, "port must be between 1 and 65535");
+    *port = (unsigned)v;
+    return 0;
+}
+
+static const char *
+resolve_error(int rc)
+{
+    switch (rc) {
+    case EAI_NONAME: return "cannot resolve host name: not found";
+#ifdef EAI_NODATA
+    case EAI_NODATA: return "cannot resolve host name: no address for it";
+#endif
+    case EAI_AGAIN: return "cannot resolve host name: temporary DNS failure";
+    default: return "cannot resolve host name";
+    }
+}
+
+/* Resolved once, at load: workers never wait on DNS. */
+static int
+host_resolve(const char *host, struct config_addr *out, const char **why)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+
+    if (rc != 0)
+        return fail(why, resolve_error(rc));
+    if (res->ai_addrlen > sizeof(out->ss)) {
+        freeaddrinfo(res);
+        return fail(why, "cannot resolve host name: unusable address");
+    }
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int
+host_fill(const char *host, bool v6, bool resolve, struct config_addr *out,
+          const char **why)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+    if (v6) {
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return fail(why, "invalid IPv6 address");
+        sin6->sin6_family = AF_INET6;
+        out->len = sizeof(*sin6);
+        return 0;
+    }
+    if (strcmp(host, "*") == 0 && resolve)
+        return fail(why, "\"*\" is only allowed in listen addresses");
+    if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;      /* "*": sin_addr stays INADDR_ANY (0) */
+        out->len = sizeof(*sin);
+        return 0;
+    }
+    if (host[strspn(host, DIGITS ".")] == '\0')
+        return fail(why, "invalid IPv4 address");
+    if (!resolve)
+        return fail(why, "listen addresses must be numeric IP addresses");
+    return host_resolve(host, out, why);
+}
+
+static void
+addr_finish(struct config_addr *a, unsigned port)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (a->ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+        sin6->sin6_port = htons((uint16_t)port);
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+        snprintf(a->text, sizeof(a->text), "[%s]:%u", ip, port);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+        sin->sin_port = htons((uint16_t)port);
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+        snprintf(a->text, sizeof(a->text), "%s:%u", ip, port);
+    }
+}
+
+int
+config_parse_addr(const char *s, bool resolve, struct config_addr *out,
+                  const char **why)
+{
+    char host[256];
+    const char *port_text;
+    unsigned port;
+    bool v6;
+
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return fail(why, "empty address");
+    if (addr_split(s, host, sizeof(host), &port_text, &v6, why) != 0 ||
+        port_parse(port_text, &port, why) != 0 ||
+        host_fill(host, v6, resolve, out, why) != 0)
+        return -1;
+    addr_finish(out, port);
+    return 0;
+}
+
+/* ---- tree access -------------------------------------------------------- */
+
+static yaml_node_t *
+node_get(struct ctx *c, int id)
+{
+    yaml_node_t *n = yaml_document_get_node(c->doc, id);
+
+    if (n == NULL || c->visits >= CONFIG_MAX_NODE_VISITS)
+        return NULL;
+    if (++c->visits == CONFIG_MAX_NODE_VISITS) {
+        cerr(c, n, "config too large: more than %d YAML nodes once aliases are expanded",
+             CONFIG_MAX_NODE_VISITS);
+        return NULL;
+    }
+    return n;
+}
+
+static const char *
+node_text(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static bool
+node_is_null(const yaml_node_t *n)
+{
+    static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+        if (strcmp(node_text(n), nulls[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+node_has_nul(const yaml_node_t *n)
+{
+    return strlen(node_text(n)) != n->data.scalar.length;
+}
+
+/* The text of the value of key, or NULL after saying why there is none. */
+static const char *
+want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun)
+{
+    if (v->type != YAML_SCALAR_NODE) {
+        cerr(c, v, "\"%s\" must be %s", key, noun);
+        return NULL;
+    }
+    if (node_is_null(v)) {
+        cerr(c, v, "\"%s\" needs a value", key);
+        return NULL;
+    }
+    if (node_has_nul(v)) {
+        cerr(c, v, "\"%s\" must not contain NUL characters", key);
+        return NULL;
+    }
+    return node_text(v);
+}
+
+/* The same for one entry of the sequence under key. */
+static const char *
+want_item_text(struct ctx *c, const char *key, const yaml_node_t *v)
+{
+    if (v->type != YAML_SCALAR_NODE || node_has_nul(v)) {
+        cerr(c, v, "each entry of \"%s\" must be a string", key);
+        return NULL;
+    }
+    if (node_is_null(v)) {
+        cerr(c, v, "empty entry in \"%s\"", key);
+        return NULL;
+    }
+    return node_text(v);
+}
+
+/* Number of entries of a non-empty sequence, or 0 after an error. */
+static size_t
+want_seq(struct ctx *c, const char *key, const yaml_node_t *v)
+{
+    size_t n;
+
+    if (v->type != YAML_SEQUENCE_NODE) {
+        cerr(c, v, "\"%s\" must be a sequence", key);
+        return 0;
+    }
+    n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0)
+        cerr(c, v, "\"%s\" must not be empty", key);
+    return n;
+}
+
+static yaml_node_t *
+seq_item(struct ctx *c, const yaml_node_t *seq, size_t i)
+{
+    return node_get(c, seq->data.sequence.items.start[i]);
+}
+
+static char *
+ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s)
+{
+    char *p = strdup(s);
+
+    if (p == NULL)
+        oom(c, n);
+    return p;
+}
+
+/* [A-Za-z0-9_.-]+: safe in log lines and metric labels. */
+static bool
+name_ok(const char *s)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             DIGITS "_.-";
+
+    return *s != '\0' && s[strspn(s, ok)] == '\0';
+}
+
+/* Appends s to a ", "-separated list in buf (size > 8), ending it with
+ * ", ..." once full. */
+static void
+list_append(char *buf, size_t size, bool *full, const char *s)
+{
+    size_t len = strlen(buf);
+    const char *sep = len > 0 ? ", " : "";
+
+    if (*full)
+        return;
+    if (len + strlen(sep) + strlen(s) + sizeof(", ...") > size) {
+        snprintf(buf + len, size - len, "%s...", sep);
+        *full = true;
+        return;
+    }
+    snprintf(buf + len, size - len, "%s%s", sep, s);
+}
+
+/* ---- mappings and keys -------------------------------------------------- */
+
+/* Optimal string alignment distance, ignoring case: "time_outs" is one
+ * edit from "timeouts", and so is a swapped pair of letters. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t rows[3][CONFIG_EDIT_MAX + 1];
+
+    if (la > CONFIG_EDIT_MAX || lb > CONFIG_EDIT_MAX)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        rows[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t *cur = rows[i % 3], *up = rows[(i - 1) % 3], *up2 = rows[(i + 1) % 3];
+        int ca = tolower((unsigned char)a[i - 1]);
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cb = tolower((unsigned char)b[j - 1]);
+            size_t v = up[j - 1] + (ca != cb);
+            if (up[j] + 1 < v)
+                v = up[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && up2[j - 2] + 1 < v)
+                v = up2[j - 2] + 1;
+            cur[j] = v;
+        }
+    }
+    return rows[la % 3][lb];
+}
+
+/* The known key an unknown one was probably meant to be, or NULL. */
+static const struct key_spec *
+key_hint(const char *s, const struct key_spec *keys)
+{
+    const struct key_spec *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    for (const struct key_spec *k = keys; k->name != NULL; k++) {
+        size_t d = edit_distance(s, k->name);
+        /* Short keys need a closer match: "foo" is not a typo of "log". */
+        if (d < best_d && (d == 0 || (d <= 2 && d * 3 <= strlen(k->name)))) {
+            best = k;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* Reports an unknown key; returns the key it is probably a typo of. */
+static const struct key_spec *
+key_unknown(struct ctx *c, const yaml_node_t *kn, const struct key_spec *keys)
+{
+    const struct key_spec *hint = key_hint(node_text(kn), keys);
+    char list[256] = "";
+    bool full = false;
+
+    if (hint != NULL) {
+        cerr(c, kn, "unknown key \"%s\" (did you mean \"%s\"?)", node_text(kn), hint->name);
+        return hint;
+    }
+    for (const struct key_spec *k = keys; k->name != NULL; k++)
+        list_append(list, sizeof(list), &full, k->name);
+    cerr(c, kn, "unknown key \"%s\" (valid keys: %s)", node_text(kn), list);
+    return NULL;
+}
+
+/* The key node of a pair, or NULL after reporting a non-string or a
+ * repeated key (the first occurrence wins). */
+static yaml_node_t *
+map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair)
+{
+    yaml_node_t *kn = node_get(c, pair->key);
+
+    if (kn == NULL)
+        return NULL;
+    if (kn->type != YAML_SCALAR_NODE || node_has_nul(kn)) {
+        cerr(c, kn, "keys must be strings");
+        return NULL;
+    }
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
+        const yaml_node_t *prev = yaml_document_get_node(c->doc, p->key);
+        if (prev != NULL && prev->type == YAML_SCALAR_NODE &&
+            strcmp(node_text(prev), node_text(kn)) == 0) {
+            cerr(c, kn, "duplicate key \"%s\" (first at line %d)", node_text(kn),
+                 node_pos(prev).line);
+            return NULL;
+        }
+    }
+    return kn;
+}
+
+static const struct key_spec *
+key_find(const struct key_spec *keys, const char *name)
+{
+    for (const struct key_spec *k = keys; k->name != NULL; k++) {
+        if (strcmp(k->name, name) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* Dispatches each key of map to its handler; what names the mapping in
+ * "... is missing required key" messages.  At most 32 keys per table. */
+static void
+walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys,
+         const char *what, void *obj)
+{
+    uint32_t seen = 0;
+
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = map_key(c, map, p), *vn;
+        const struct key_spec *k;
+
+        if (kn == NULL)
+            continue;
+        k = key_find(keys, node_text(kn));
+        if (k == NULL) {
+            /* A misspelt required key is one mistake: no "missing" too. */
+            k = key_unknown(c, kn, keys);
+            if (k != NULL)
+                seen |= 1u << (k - keys);
+            continue;
+        }
+        seen |= 1u << (k - keys);
+        vn = node_get(c, p->value);
+        if (vn != NULL)
+            k->fn(c, k, vn, obj);
+    }
+    if (c->visits >= CONFIG_MAX_NODE_VISITS)
+        return;
+    for (const struct key_spec *k = keys; k->name != NULL; k++) {
+        if (k->required && !(seen & (1u << (k - keys))))
+            cerr(c, map, "%s is missing required key \"%s\"", what, k->name);
+    }
+}
+
+static void
+on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        cerr(c, v, "\"%s\" must be a mapping", k->name);
+        return;
+    }
+    walk_map(c, v, k->arg, k->name, obj);
+}
+
+/* ---- scalar settings ---------------------------------------------------- */
+
+/* workers and max_connections: a decimal count within [min, max]. */
+struct count_kind {
+    unsigned min, max;
+    bool auto_ok;               /* "auto" is allowed and stored as 0 */
+};
+
+static const struct count_kind workers_kind = { 1, CONFIG_WORKERS_MAX, true };
+static const struct count_kind max_conn_kind = { 1, CONFIG_MAX_CONNECTIONS_MAX, false };
+
+static void
+on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    const struct count_kind *kind = k->arg;
+    const char *s = want_text(c, k->name, v, "a number");
+    uint64_t n = 0;
+    unsigned u;
+
+    if (s == NULL)
+        return;
+    if (!(kind->auto_ok && strcmp(s, "auto") == 0) &&
+        (uint_parse(s, &n) != 0 || n < kind->min || n > kind->max)) {
+        cerr(c, v, "invalid %s \"%s\": expected %san integer from %u to %u", k->name, s,
+             kind->auto_ok ? "\"auto\" or " : "", kind->min, kind->max);
+        return;
+    }
+    u = (unsigned)n;
+    memcpy((char *)obj + k->off, &u, sizeof(u));
+}
+
+static void
+on_level(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "a string");
+
+    if (s != NULL && log_level_from_name(s, &cfg->log_level) != 0)
+        cerr(c, v, "invalid level \"%s\": expected error, warn, info or debug", s);
+}
+
+static void
+on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    const char *s = want_text(c, k->name, v, "a duration");
+    const char *why = NULL;
+    uint64_t ms;
+
+    if (s == NULL)
+        return;
+    if (config_parse_duration(s, &ms, &why) == 0) {
+        if (ms == 0)
+            why = "must be greater than 0";
+        else if (ms > CONFIG_TIMEOUT_MAX_MS)
+            why = "must be at most 30d";
+        else
+            memcpy((char *)obj + k->off, &ms, sizeof(ms));
+    }
+    if (why != NULL)
+        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
+}
+
+static void
+on_buffer_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "a size");
+    const char *why = NULL;
+    uint64_t n;
+
+    if (s == NULL)
+        return;
+    if (config_parse_size(s, &n, &why) == 0) {
+        if (n < CONFIG_BUFFER_MIN || n > CONFIG_BUFFER_MAX)
+            why = "must be between 1k and 1m";
+        else
+            cfg->limits.buffer_size = (size_t)n;
+    }
+    if (why != NULL)
+        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
+}
+
+static void
+on_min_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "a string such as \"1.2\"");
+
+    if (s == NULL)
+        return;
+    if (strcmp(s, "1.2") == 0)
+        cfg->tls.min_version = 3;
+    else if (strcmp(s, "1") == 0 || strcmp(s, "1.0") == 0 || strcmp(s, "1.1") == 0)
+        cerr(c, v, "invalid min_version \"%s\": TLS 1.0 and 1.1 are insecure; "
+             "the minimum is \"1.2\"", s);
+    else if (strcmp(s, "1.3") == 0)
+        cerr(c, v, "invalid min_version \"%s\": TLS 1.3 needs tlsterm built against "
+             "mbedTLS 3.x (this build uses mbedTLS %s)", s, MBEDTLS_VERSION_STRING);
+    else
+        cerr(c, v, "invalid min_version \"%s\": expected \"1.2\"", s);
+}
+
+/* ciphers and curves: names looked up in tls_names.c. */
+struct id_kind {
+    const char *noun;
+    int (*lookup)(const char *name);
+    const char *(*name)(int id);
+    const char *(*valid)(void);
+};
+
+static const struct id_kind cipher_kind = {
+    "cipher", tls_cipher_id, tls_cipher_name, tls_cipher_valid_names
+};
+static const struct id_kind curve_kind = {
+    "curve", tls_curve_id, tls_curve_name, tls_curve_valid_names
+};
+
+static int
+id_item(struct ctx *c, const char *key, const struct id_kind *kind,
+        const yaml_node_t *it, const int *ids, size_t n)
+{
+    const char *s = want_item_text(c, key, it);
+    int id;
+
+    if (s == NULL)
+        return 0;
+    id = kind->lookup(s);
+    if (id == 0) {
+        cerr(c, it, "unknown %s \"%s\" (valid: %s)", kind->noun, s, kind->valid());
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            cerr(c, it, "duplicate %s \"%s\" (%s is already listed)", kind->noun, s,
+                 kind->name(id));
+            return 0;
+        }
+    }
+    return id;
+}
+
+static void
+on_id_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    size_t n = want_seq(c, k->name, v), count = 0, errors = c->n_errors;
+    int *ids, *old;
+
+    if (n == 0)
+        return;
+    ids = calloc(n + 1, sizeof(*ids));
+    if (ids == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        int id = it != NULL ? id_item(c, k->name, k->arg, it, ids, count) : 0;
+        if (id != 0)
+            ids[count++] = id;
+    }
+    if (c->n_errors != errors) {
+        free(ids);
+        return;
+    }
+    memcpy(&old, (char *)obj + k->off, sizeof(old));
+    free(old);
+    memcpy((char *)obj + k->off, &ids, sizeof(ids));
+}
+
+/* ---- addresses, listeners, backends ------------------------------------- */
+
+/* "listen" of a listener and "servers" of a backend: one address or a
+ * sequence of them. */
+struct addr_kind {
+    const char *noun;
+    bool resolve;
+    size_t off_list;
+    size_t off_count;
+};
+
+static const struct addr_kind listen_kind = {
+    "listen address", false,
+    offsetof(struct config_listener, listen), offsetof(struct config_listener, n_listen)
+};
+static const struct addr_kind server_kind = {
+    "server address", true,
+    offsetof(struct config_backend, servers), offsetof(struct config_backend, n_servers)
+};
+
+static int
+addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
+          struct config_addr *a)
+{
+    const struct addr_kind *kind = k->arg;
+    const char *s = want_item_text(c, k->name, it), *why;
+
+    if (s == NULL)
+        return -1;
+    if (config_parse_addr(s, kind->resolve, a, &why) != 0) {
+        cerr(c, it, "invalid %s \"%s\": %s", kind->noun, s, why);
+        return -1;
+    }
+    a->pos = node_pos(it);
+    return 0;
+}
+
+static void
+on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    const struct addr_kind *kind = k->arg;
+    bool one = v->type == YAML_SCALAR_NODE;
+    size_t n, count = 0;
+    struct config_addr *list;
+
+    if (v->type == YAML_MAPPING_NODE) {
+        cerr(c, v, "\"%s\" must be an address or a sequence of addresses", k->name);
+        return;
+    }
+    n = one ? 1 : want_seq(c, k->name, v);
+    if (n == 0)
+        return;
+    list = calloc(n, sizeof(*list));
+    if (list == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = one ? v : seq_item(c, v, i);
+        if (it != NULL && addr_item(c, k, it, &list[count]) == 0)
+            count++;
+    }
+    memcpy((char *)obj + kind->off_list, &list, sizeof(list));
+    memcpy((char *)obj + kind->off_count, &count, sizeof(count));
+}
+
+/* Made absolute against the config file's directory; never opened here. */
+static void
+on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    const char *s = want_text(c, k->name, v, "a file name");
+    char *path;
+
+    if (s == NULL)
+        return;
+    if (*s == '\0') {
+        cerr(c, v, "\"%s\" must not be empty", k->name);
+        return;
+    }
+    if (s[0] == '/')
+        path = strdup(s);
+    else if (asprintf(&path, "%s/%s", c->dir, s) < 0)
+        path = NULL;
+    if (path == NULL)
+        oom(c, v);
+    memcpy((char *)obj + k->off, &path, sizeof(path));
+}
+
+static const struct key_spec cert_keys[] = {
+    { "cert", on_path, offsetof(struct config_cert, cert_file), NULL, true },
+    { "key", on_path, offsetof(struct config_cert, key_file), NULL, true },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static void
+on_certificates(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    size_t n = want_seq(c, k->name, v);
+
+    if (n == 0)
+        return;
+    l->certs = calloc(n, sizeof(*l->certs));
+    if (l->certs == NULL) {
+        oom(c, v);
+        return;
+    }
+    l->n_certs = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        if (it == NULL)
+            continue;
+        l->certs[i].pos = node_pos(it);
+        if (it->type != YAML_MAPPING_NODE)
+            cerr(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\"",
+                 k->name);
+        else
+            walk_map(c, it, cert_keys, "certificate entry", &l->certs[i]);
+    }
+}
+
+static void
+on_listener_name(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    const char *s = want_text(c, k->name, v, "a string");
+
+    if (s == NULL)
+        return;
+    if (!name_ok(s)) {
+        cerr(c, v, "invalid listener name \"%s\": use only letters, digits, "
+             "\"_\", \".\" and \"-\"", s);
+        return;
+    }
+    for (const struct config_listener *prev = c->cfg->listeners; prev < l; prev++) {
+        if (prev->name != NULL && strcmp(prev->name, s) == 0) {
+            cerr(c, v, "duplicate listener name \"%s\" (first used at line %d)", s,
+                 prev->pos.line);
+            return;
+        }
+    }
+    l->name = ctx_strdup(c, v, s);
+}
+
+static void
+on_backend_ref(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    const char *s = want_text(c, k->name, v, "a backend name");
+
+    if (s == NULL)
+        return;
+    l->backend_name = ctx_strdup(c, v, s);
+    c->backend_ref[l - c->cfg->listeners] = node_pos(v);
+}
+
+static const struct key_spec listener_keys[] = {
+    { "name", on_listener_name, 0, NULL, true },
+    { "listen", on_addrs, 0, &listen_kind, true },
+    { "certificates", on_certificates, 0, NULL, true },
+    { "backend", on_backend_ref, 0, NULL, true },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static void
+on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    size_t n = want_seq(c, k->name, v);
+
+    if (n == 0)
+        return;
+    cfg->listeners = calloc(n, sizeof(*cfg->listeners));
+    c->backend_ref = calloc(n, sizeof(*c->backend_ref));
+    if (cfg->listeners == NULL || c->backend_ref == NULL) {
+        oom(c, v);
+        return;
+    }
+    cfg->n_listeners = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        if (it == NULL)
+            continue;
+        cfg->listeners[i].pos = node_pos(it);
+        if (it->type != YAML_MAPPING_NODE)
+            cerr(c, it, "each entry of \"%s\" must be a mapping", k->name);
+        else
+            walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
+    }
+}
+
+static const struct key_spec backend_keys[] = {
+    { "servers", on_addrs, 0, &server_kind, true },
+    { NULL, NULL, 0, NULL, false },
+};
+
+/* One "NAME: {servers: ...}" pair; 0 when b now holds the backend. */
+static int
+backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
+            struct config_backend *b)
+{
+    yaml_node_t *kn = map_key(c, map, pair), *vn;
+    char what[128];
+
+    if (kn == NULL)
+        return -1;
+    if (!name_ok(node_text(kn))) {
+        cerr(c, kn, "invalid backend name \"%s\": use only letters, digits, "
+             "\"_\", \".\" and \"-\"", node_text(kn));
+        return -1;
+    }
+    vn = node_get(c, pair->value);
+    b->name = ctx_strdup(c, kn, node_text(kn));
+    if (vn == NULL || b->name == NULL)
+        return b->name != NULL ? 0 : -1;
+    b->pos = node_pos(kn);
+    snprintf(what, sizeof(what), "backend \"%s\"", b->name);
+    if (vn->type != YAML_MAPPING_NODE)
+        cerr(c, vn, "%s must be a mapping with \"servers\"", what);
+    else
+        walk_map(c, vn, backend_keys, what, b);
+    return 0;
+}
+
+static void
+on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    size_t n;
+
+    if (v->type != YAML_MAPPING_NODE) {
+        cerr(c, v, "\"%s\" must be a mapping", k->name);
+        return;
+    }
+    n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    if (n == 0) {
+        cerr(c, v, "\"%s\" must not be empty", k->name);
+        return;
+    }
+    cfg->backends = calloc(n, sizeof(*cfg->backends));
+    if (cfg->backends == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (backend_one(c, v, &v->data.mapping.pairs.start[i],
+                        &cfg->backends[cfg->n_backends]) == 0)
+            cfg->n_backends++;
+    }
+}
+
+static const struct key_spec log_keys[] = {
+    { "level", on_level, 0, NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static const struct key_spec timeout_keys[] = {
+    { "handshake", on_timeout, offsetof(struct config, timeouts.handshake_ms), NULL, false },
+    { "idle", on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
+    { "connect", on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static const struct key_spec limit_keys[] = {
+    { "max_connections", on_count, offsetof(struct config, limits.max_connections),
+      &max_conn_kind, false },
+    { "buffer_size", on_buffer_size, 0, NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static const struct key_spec tls_keys[] = {
+    { "min_version", on_min_version, 0, NULL, false },
+    { "ciphers", on_id_list, offsetof(struct config, tls.ciphersuites), &cipher_kind, false },
+    { "curves", on_id_list, offsetof(struct config, tls.curves), &curve_kind, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static const struct key_spec top_keys[] = {
+    { "workers", on_count, offsetof(struct config, workers), &workers_kind, false },
+    { "log", on_submap, 0, log_keys, false },
+    { "timeouts", on_submap, 0, timeout_keys, false },
+    { "limits", on_submap, 0, limit_keys, false },
+    { "tls", on_submap, 0, tls_keys, false },
+    { "listeners", on_listeners, 0, NULL, true },
+    { "backends", on_backends, 0, NULL, true },
+    { NULL, NULL, 0, NULL, false },
+};
+
+/* ---- cross-checks ------------------------------------------------------- */
+
+static void
+check_backend_refs(struct ctx *c)
+{
+    struct config *cfg = c->cfg;
+    char names[256] = "";
+    bool full = false;
+
+    if (cfg->n_backends == 0)
+        return;         /* already reported; one message is enough */
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        list_append(names, sizeof(names), &full, cfg->backends[i].name);
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        struct config_listener *l = &cfg->listeners[i];
+        if (l->backend_name == NULL)
+            continue;
+        for (size_t j = 0; j < cfg->n_backends && l->backend == NULL; j++) {
+            if (strcmp(cfg->backends[j].name, l->backend_name) == 0)
+                l->backend = &cfg->backends[j];
+        }
+        if (l->backend == NULL)
+            cerr_at(c, c->backend_ref[i], "unknown backend \"%s\" (defined backends: %s)",
+                    l->backend_name, names);
+    }
+}
+
+struct addr_ref {
+    const struct config_addr *a;
+    const struct config_listener *l;
+    const struct addr_ref *first;   /* set when a is a repeat of first->a */
+    size_t seq;
+};
+
+static int
+addr_cmp(const struct config_addr *x, const struct config_addr *y)
+{
+    if (x->ss.ss_family != y->ss.ss_family)
+        return x->ss.ss_family < y->ss.ss_family ? -1 : 1;
+    if (x->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&x->ss;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&y->ss;
+        int d = memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr));
+        return d != 0 ? d : memcmp(&a->sin6_port, &b->sin6_port, sizeof(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&x->ss;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&y->ss;
+        int d = memcmp(&a->sin_addr, &b->sin_addr, sizeof(a->sin_addr));
+        return d != 0 ? d : memcmp(&a->sin_port, &b->sin_port, sizeof(a->sin_port));
+    }
+}
+
+/* By address, then by order in the file. */
+static int
+addr_ref_cmp(const void *x, const void *y)
+{
+    const struct addr_ref *a = *(const struct addr_ref *const *)x;
+    const struct addr_ref *b = *(const struct addr_ref *const *)y;
+    int d = addr_cmp(a->a, b->a);
+
+    if (d != 0)
+        return d;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static size_t
+addr_refs_fill(const struct config *cfg, struct addr_ref *refs)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        for (size_t j = 0; j < l->n_listen; j++, n++) {
+            refs[n].a = &l->listen[j];
+            refs[n].l = l;
+            refs[n].first = NULL;
+            refs[n].seq = n;
+        }
+    }
+    return n;
+}
+
+/* Points each repeated address at its first occurrence. */
+static void
+addr_refs_mark(struct addr_ref *refs, struct addr_ref **sorted, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &refs[i];
+    qsort(sorted, n, sizeof(*sorted), addr_ref_cmp);
+    for (size_t i = 1, f = 0; i < n; i++) {
+        if (addr_cmp(sorted[i]->a, sorted[f]->a) == 0)
+            sorted[i]->first = sorted[f];
+        else
+            f = i;
+    }
+}
+
+/* Each listen address may appear once across all listeners.  Sorting keeps
+ * this O(n log n); the messages still come out in file order. */
+static void
+check_listen_dups(struct ctx *c)
+{
+    size_t total = 0, n;
+    struct addr_ref *refs, **sorted;
+
+    for (size_t i = 0; i < c->cfg->n_listeners; i++)
+        total += c->cfg->listeners[i].n_listen;
+    if (total < 2)
+        return;
+    refs = calloc(total, sizeof(*refs));
+    sorted = calloc(total, sizeof(*sorted));
+    if (refs == NULL || sorted == NULL) {
+        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+    } else {
+        n = addr_refs_fill(c->cfg, refs);
+        addr_refs_mark(refs, sorted, n);
+        for (size_t i = 0; i < n; i++) {
+            const struct addr_ref *f = refs[i].first;
+            if (f != NULL)
+                cerr_at(c, refs[i].a->pos, "duplicate listen address \"%s\" (already used "
+                        "by listener \"%s\" at line %d, column %d)", refs[i].a->text,
+                        f->l->name != NULL ? f->l->name : "?", f->a->pos.line, f->a->pos.col);
+        }
+    }
+    free(refs);
+    free(sorted);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static FILE *
+config_open(struct ctx *c)
+{
+    struct config_pos none = { 0, 0 };
+    struct stat st;
+    FILE *f = fopen(c->path, "re");
+
+    if (f == NULL) {
+        cerr_at(c, none, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        cerr_at(c, none, "cannot open: %s", strerror(EISDIR));
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void
+yaml_error(struct ctx *c, const yaml_parser_t *p)
+{
+    struct config_pos pos = { (int)p->problem_mark.line + 1,
+                              (int)p->problem_mark.column + 1 };
+    const char *problem = p->problem != NULL ? p->problem : "unknown error";
+
+    if (p->error == YAML_MEMORY_ERROR)
+        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+    else if (p->error == YAML_READER_ERROR)
+        cerr_at(c, (struct config_pos){ 0, 0 }, "YAML syntax error: %s (at byte %zu)",
+                problem, p->problem_offset);
+    else if (p->context != NULL && (p->context_mark.line != p->problem_mark.line ||
+                                    p->context_mark.column != p->problem_mark.column))
+        cerr_at(c, pos, "YAML syntax error: %s (%s at line %d, column %d)", problem,
+                p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+    else
+        cerr_at(c, pos, "YAML syntax error: %s", problem);
+}
+
+/* A second "---" document would be silently ignored: refuse it. */
+static int
+doc_check_single(struct ctx *c, yaml_parser_t *parser)
+{
+    yaml_document_t extra;
+    yaml_node_t *root;
+
+    if (!yaml_parser_load(parser, &extra)) {
+        yaml_error(c, parser);
+        return -1;
+    }
+    root = yaml_document_get_root_node(&extra);
+    if (root != NULL)
+        cerr(c, root, "only one YAML document is allowed in a config file");
+    yaml_document_delete(&extra);
+    return 0;
+}
+
+/* 0 with doc loaded (the caller deletes it), or -1 after an error. */
+static int
+doc_load(struct ctx *c, yaml_document_t *doc)
+{
+    yaml_parser_t parser;
+    FILE *f = config_open(c);
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    if (!yaml_parser_initialize(&parser)) {
+        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+        fclose(f);
+        return -1;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    ok = yaml_parser_load(&parser, doc);
+    if (!ok)
+        yaml_error(c, &parser);     /* libyaml already freed doc */
+    else if (doc_check_single(c, &parser) != 0) {
+        yaml_document_delete(doc);
+        ok = 0;
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+/* Absolute directory of the config file, without a trailing '/' ("" for
+ * the root directory). */
+static char *
+config_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash != NULL ? (size_t)(slash - path) : 0;
+    char cwd[4096], *dir;
+
+    if (path[0] == '/')
+        return strndup(path, len);
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return NULL;
+    if (strcmp(cwd, "/") == 0)
+        cwd[0] = '\0';
+    if (len == 0 || (len == 1 && path[0] == '.'))
+        return strdup(cwd);
+    if (asprintf(&dir, "%s/%.*s", cwd, (int)len, path) < 0)
+        return NULL;
+    return dir;
+}
+
+static int *
+ids_dup(const int *ids)
+{
+    size_t n = 0;
+    int *copy;
+
+    while (ids[n] != 0)
+        n++;
+    copy = calloc(n + 1, sizeof(*copy));
+    if (copy != NULL)
+        memcpy(copy, ids, n * sizeof(*copy));
+    return copy;
+}
+
+static struct config *
+config_new(const char *path)
+{
+    struct config *cfg = calloc(1, sizeof(*cfg));
+
+    if (cfg == NULL)
+        return NULL;
+    cfg->path = strdup(path);
+    cfg->workers = 0;
+    cfg->log_level = LOG_LVL_INFO;
+    cfg->timeouts.handshake_ms = 10 * 1000;
+    cfg->timeouts.idle_ms = 300 * 1000;
+    cfg->timeouts.connect_ms = 5 * 1000;
+    cfg->limits.max_connections = 100000;
+    cfg->limits.buffer_size = 16 * 1024;
+    cfg->tls.min_version = 3;
+    cfg->tls.ciphersuites = ids_dup(tls_cipher_defaults());
+    cfg->tls.curves = ids_dup(tls_curve_defaults());
+    if (cfg->path == NULL || cfg->tls.ciphersuites == NULL || cfg->tls.curves == NULL) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void
+config_walk(struct ctx *c, yaml_node_t *root)
+{
+    if (root == NULL) {
+        cerr_at(c, (struct config_pos){ 1, 1 }, "config is empty (expected a mapping "
+                "with at least \"listeners\" and \"backends\")");
+        return;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        cerr(c, root, "top level must be a mapping");
+        return;
+    }
+    c->cfg = config_new(c->path);
+    c->dir = config_dir(c->path);
+    if (c->cfg == NULL || c->dir == NULL) {
+        cerr(c, root, "%s", c->cfg == NULL ? "out of memory"
+                                           : "cannot find the current directory");
+        return;
+    }
+    walk_map(c, root, top_keys, "config", c->cfg);
+    check_backend_refs(c);
+    check_listen_dups(c);
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+    struct ctx c = { .path = path, .errs = errs };
+    yaml_document_t doc;
+
+    if (doc_load(&c, &doc) != 0)
+        return NULL;
+    c.doc = &doc;
+    config_walk(&c, yaml_document_get_root_node(&doc));
+    yaml_document_delete(&doc);
+    free(c.dir);
+    free(c.backend_ref);
+    if (c.n_errors > 0) {
+        config_free(c.cfg);
+        return NULL;
+    }
+    return c.cfg;
+}
+
+static void
+listener_free(struct config_listener *l)
+{
+    free(l->name);
+    free(l->listen);
+    for (size_t i = 0; i < l->n_certs; i++) {
+        free(l->certs[i].cert_file);
+        free(l->certs[i].key_file);
+    }
+    free(l->certs);
+    free(l->backend_name);
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        listener_free(&cfg->listeners[i]);
+    free(cfg->listeners);
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        free(cfg->backends[i].name);
+        free(cfg->backends[i].servers);
+    }
+    free(cfg->backends);
+    free(cfg->tls.ciphersuites);
+    free(cfg->tls.curves);
+    free(cfg->path);
+    free(cfg);
+}

@@ -1,0 +1,189 @@
+#include "autoconf.h"
+/* tls_names.c - cipher-suite and curve names as operators write them,
+ * mapped to mbedTLS identifiers.  Only constant tables live here. */
+
+#include <ctype.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/ssl_ciphersuites.h>
+
+#include "tls_names.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Only ECDHE key exchange with an AEAD cipher: forward secrecy, and no
+ * CBC-mode MAC-then-encrypt. */
+struct tls_cipher {
+    int id;
+    const char *openssl;        /* ECDHE-RSA-AES128-GCM-SHA256 */
+    const char *iana;           /* TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; with
+                                 * '-' for '_' it is also the mbedTLS name */
+};
+
+static const struct tls_cipher ciphers[] = {
+    { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+      "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" },
+    { MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+      "ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" },
+    { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+      "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" },
+    { MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+      "ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" },
+    { MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+      "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" },
+    { MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+      "ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" },
+};
+
+/* Same order as the table above. */
+static const char cipher_valid_names[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256, "
+    "ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES256-GCM-SHA384, "
+    "ECDHE-ECDSA-CHACHA20-POLY1305, ECDHE-RSA-CHACHA20-POLY1305";
+
+/* Server preference: ChaCha20-Poly1305 first, because Debian's mbedTLS
+ * runs it faster than AES-GCM; ECDSA before RSA within each cipher. */
+static const int cipher_defaults[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    0
+};
+
+struct tls_curve {
+    int id;
+    const char *name;
+    const char *aliases[2];
+};
+
+static const struct tls_curve curves[] = {
+    { MBEDTLS_ECP_DP_CURVE25519, "x25519", { "curve25519", NULL } },
+    { MBEDTLS_ECP_DP_SECP256R1, "secp256r1", { "P-256", "prime256v1" } },
+    { MBEDTLS_ECP_DP_SECP384R1, "secp384r1", { "P-384", NULL } },
+    { MBEDTLS_ECP_DP_SECP521R1, "secp521r1", { "P-521", NULL } },
+};
+
+static const char curve_valid_names[] = "x25519, secp256r1, secp384r1, secp521r1";
+
+static const int curve_defaults[] = {
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE
+};
+
+/* Case and '_' versus '-' do not matter in cipher names. */
+static int
+cipher_char(char ch)
+{
+    return ch == '_' ? '-' : toupper((unsigned char)ch);
+}
+
+static int
+cipher_name_eq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (cipher_char(*a) != cipher_char(*b))
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* "MBEDTLS_TLS_ECDHE_..." (the macro name) is the IANA name with a prefix. */
+static const char *
+cipher_strip_prefix(const char *name)
+{
+    static const char prefix[] = "MBEDTLS-";
+    size_t i;
+
+    for (i = 0; i < sizeof(prefix) - 1; i++) {
+        if (name[i] == '\0' || cipher_char(name[i]) != prefix[i])
+            return name;
+    }
+    return name + i;
+}
+
+int
+tls_cipher_id(const char *name)
+{
+    const char *bare = cipher_strip_prefix(name);
+
+    for (size_t i = 0; i < ARRAY_LEN(ciphers); i++) {
+        if (cipher_name_eq(name, ciphers[i].openssl) ||
+            cipher_name_eq(bare, ciphers[i].iana))
+            return ciphers[i].id;
+    }
+    return 0;
+}
+
+const char *
+tls_cipher_name(int id)
+{
+    for (size_t i = 0; i < ARRAY_LEN(ciphers); i++) {
+        if (ciphers[i].id == id)
+            return ciphers[i].openssl;
+    }
+    return NULL;
+}
+
+const char *
+tls_cipher_valid_names(void)
+{
+    return cipher_valid_names;
+}
+
+const int *
+tls_cipher_defaults(void)
+{
+    return cipher_defaults;
+}
+
+static int
+curve_matches(const struct tls_curve *c, const char *name)
+{
+    if (strcasecmp(name, c->name) == 0)
+        return 1;
+    for (size_t i = 0; i < ARRAY_LEN(c->aliases); i++) {
+        if (c->aliases[i] != NULL && strcasecmp(name, c->aliases[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int
+tls_curve_id(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(curves); i++) {
+        if (curve_matches(&curves[i], name))
+            return curves[i].id;
+    }
+    return MBEDTLS_ECP_DP_NONE;
+}
+
+const char *
+tls_curve_name(int id)
+{
+    for (size_t i = 0; i < ARRAY_LEN(curves); i++) {
+        if (curves[i].id == id)
+            return curves[i].name;
+    }
+    return NULL;
+}
+
+const char *
+tls_curve_valid_names(void)
+{
+    return curve_valid_names;
+}
+
+const int *
+tls_curve_defaults(void)
+{
+    return curve_defaults;
+}
