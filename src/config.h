@@ -94,6 +94,8 @@ void config_errors_free(struct config_errors *errs);
  * sets *why to a static human-readable reason. */
 int config_parse_duration(const char *s, uint64_t *ms, const char **why);
 int config_parse_size(const char *s, uint64_t *bytes, const char **why);
+/* Decimal digits only, no sign. */
+int config_parse_uint(const char *s, uint64_t *out);
 /* "1.2.3.4:443", "[::1]:443", "host:443".  Names are resolved only when
  * resolve is true (backends); listeners take numeric addresses or "*". */
 int config_parse_addr(const char *s, bool resolve, struct config_addr *out,
