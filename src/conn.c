@@ -70,6 +70,7 @@ struct conn {
     struct tls_conn *tls;
     bool tls_broken;            /* no close_notify after a TLS error */
     unsigned active;            /* enum conn_wait bits registered */
+    unsigned kick;              /* bits to re-run soon: a pump yielded */
     struct event cev_r, cev_w, bev_r, bev_w, timer;
     struct half up;             /* client -> backend */
     struct half down;           /* backend -> client */
@@ -298,7 +299,7 @@ pump_up(struct conn *c)
         }
         if (round >= CONN_PUMP_ROUNDS) {
             h->wait = WAIT_CREAD;
-            event_active(&c->cev_r, EV_READ, 0);
+            c->kick |= WAIT_CREAD;
             return;
         }
         if (!up_fill(c))
@@ -391,7 +392,7 @@ pump_down(struct conn *c)
         }
         if (round >= CONN_PUMP_ROUNDS) {
             h->wait = WAIT_BREAD;
-            event_active(&c->bev_r, EV_READ, 0);
+            c->kick |= WAIT_BREAD;
             return;
         }
         if (!down_fill(c))
@@ -560,13 +561,29 @@ conn_free(struct conn *c)
     free(c);
 }
 
+/* A pump that yielded runs again on the next loop iteration.  The event
+ * must be registered before it is activated: libevent's event_add() does
+ * not register an event that is already active, so activating first would
+ * leave the socket out of epoll for good. */
+static void
+conn_kick(struct conn *c)
+{
+    for (unsigned bit = WAIT_CREAD; bit <= WAIT_BWRITE; bit <<= 1)
+        if (c->kick & c->active & bit)
+            event_active(conn_event_of(c, bit),
+                         bit & (WAIT_CREAD | WAIT_BREAD) ? EV_READ : EV_WRITE, 0);
+    c->kick = 0;
+}
+
 static void
 conn_finish(struct conn *c)
 {
-    if (c->state == CONN_CLOSED)
+    if (c->state == CONN_CLOSED) {
         conn_free(c);
-    else
-        conn_update_events(c);
+        return;
+    }
+    conn_update_events(c);
+    conn_kick(c);
 }
 
 static void
