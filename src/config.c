@@ -261,6 +261,15 @@ ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s)
 
 /* [A-Za-z0-9_.-]+: safe in log lines and metric labels. */
 static bool
+str_in(const char *s, const char *const *list)
+{
+    for (; list != NULL && *list != NULL; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+static bool
 name_ok(const char *s)
 {
     static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -540,6 +549,76 @@ on_min_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *ob
         cerr(c, v, "invalid min_version \"%s\": expected \"1.2\"", s);
 }
 
+static void
+on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    static const char *const yes[] = { "true", "yes", "on", NULL };
+    static const char *const no[] = { "false", "no", "off", NULL };
+    const char *s = want_text(c, k->name, v, "true or false");
+    bool b;
+
+    if (s == NULL)
+        return;
+    if (str_in(s, yes))
+        b = true;
+    else if (str_in(s, no))
+        b = false;
+    else {
+        cerr(c, v, "invalid %s \"%s\": expected true or false", k->name, s);
+        return;
+    }
+    memcpy((char *)obj + k->off, &b, sizeof(b));
+}
+
+static void
+on_auth_mode(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    static const char *const modes[] = { "none", "optional", "required", NULL };
+    struct config_listener *l = obj;
+    const char *s = want_text(c, k->name, v, "none, optional or required");
+
+    if (s == NULL)
+        return;
+    for (int i = 0; modes[i] != NULL; i++) {
+        if (strcmp(s, modes[i]) == 0) {
+            l->client_auth.mode = (enum config_client_auth)i;
+            return;
+        }
+    }
+    cerr(c, v, "invalid mode \"%s\": expected none, optional or required", s);
+}
+
+/* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
+static void
+on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    size_t n = want_seq(c, k->name, v), count = 0;
+
+    if (n == 0)
+        return;
+    l->alpn = calloc(n + 1, sizeof(*l->alpn));
+    if (l->alpn == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        const char *s = it != NULL ? want_item_text(c, k->name, it) : NULL;
+        if (s == NULL)
+            continue;
+        if (*s == '\0' || strlen(s) > 255) {
+            cerr(c, it, "invalid alpn protocol \"%s\": must be 1 to 255 bytes", s);
+            continue;
+        }
+        if (str_in(s, (const char *const *)l->alpn)) {
+            cerr(c, it, "duplicate alpn protocol \"%s\"", s);
+            continue;
+        }
+        l->alpn[count++] = ctx_strdup(c, it, s);
+    }
+}
+
 /* ciphers and curves: names looked up in tls_names.c. */
 struct id_kind {
     const char *noun;
@@ -698,6 +777,9 @@ on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 static const struct key_spec cert_keys[] = {
     { "cert", on_path, offsetof(struct config_cert, cert_file), NULL, true },
     { "key", on_path, offsetof(struct config_cert, key_file), NULL, true },
+    { "key_passphrase_file", on_path, offsetof(struct config_cert, key_passphrase_file),
+      NULL, false },
+    { "allow_expired", on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -763,11 +845,101 @@ on_backend_ref(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *ob
     c->backend_ref[l - c->cfg->listeners] = node_pos(v);
 }
 
+/* A host name as SNI carries it, or "*." and a suffix of at least two
+ * labels; stored lower case so lookups can compare bytes. */
+static char *
+sni_pattern(struct ctx *c, const yaml_node_t *v, const char *s)
+{
+    const char *name = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
+    char *out;
+
+    if (*name == '\0' || strlen(s) > 253 || strchr(name, '*') != NULL ||
+        name[0] == '.' || name[strlen(name) - 1] == '.' || strstr(name, "..") != NULL ||
+        (name != s && strchr(name, '.') == NULL)) {
+        cerr(c, v, "invalid sni \"%s\": expected a host name or \"*.\" and a domain", s);
+        return NULL;
+    }
+    out = ctx_strdup(c, v, s);
+    for (char *p = out; p != NULL && *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return out;
+}
+
+static void
+on_route_sni(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_route *r = obj;
+    const char *s = want_text(c, k->name, v, "a host name");
+
+    if (s != NULL)
+        r->sni = sni_pattern(c, v, s);
+}
+
+static void
+on_route_backend(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_route *r = obj;
+    const char *s = want_text(c, k->name, v, "a backend name");
+
+    if (s == NULL)
+        return;
+    r->backend_name = ctx_strdup(c, v, s);
+    r->pos = node_pos(v);
+}
+
+static const struct key_spec route_keys[] = {
+    { "sni", on_route_sni, 0, NULL, true },
+    { "backend", on_route_backend, 0, NULL, true },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static void
+on_routes(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    size_t n = want_seq(c, k->name, v);
+
+    if (n == 0)
+        return;
+    l->routes = calloc(n, sizeof(*l->routes));
+    if (l->routes == NULL) {
+        oom(c, v);
+        return;
+    }
+    l->n_routes = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        if (it == NULL)
+            continue;
+        l->routes[i].pos = node_pos(it);
+        if (it->type != YAML_MAPPING_NODE)
+            cerr(c, it, "each entry of \"%s\" must be a mapping with \"sni\" and \"backend\"",
+                 k->name);
+        else
+            walk_map(c, it, route_keys, "route", &l->routes[i]);
+    }
+}
+
+static const struct count_kind depth_kind = { 1, 20, false };
+
+static const struct key_spec client_auth_keys[] = {
+    { "mode", on_auth_mode, 0, NULL, false },
+    { "ca", on_path, offsetof(struct config_listener, client_auth.ca_file), NULL, false },
+    { "crl", on_path, offsetof(struct config_listener, client_auth.crl_file), NULL, false },
+    { "verify_depth", on_count, offsetof(struct config_listener, client_auth.verify_depth),
+      &depth_kind, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
 static const struct key_spec listener_keys[] = {
     { "name", on_listener_name, 0, NULL, true },
     { "listen", on_addrs, 0, &listen_kind, true },
     { "certificates", on_certificates, 0, NULL, true },
     { "backend", on_backend_ref, 0, NULL, true },
+    { "alpn", on_alpn, 0, NULL, false },
+    { "sni_strict", on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
+    { "client_auth", on_submap, 0, client_auth_keys, false },
+    { "routes", on_routes, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -791,10 +963,15 @@ on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         if (it == NULL)
             continue;
         cfg->listeners[i].pos = node_pos(it);
+        cfg->listeners[i].client_auth.verify_depth = 5;
         if (it->type != YAML_MAPPING_NODE)
             cerr(c, it, "each entry of \"%s\" must be a mapping", k->name);
         else
             walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
+        if (cfg->listeners[i].client_auth.mode != CLIENT_AUTH_NONE &&
+            cfg->listeners[i].client_auth.ca_file == NULL)
+            cerr(c, it, "client_auth needs \"ca\" (the CA certificates that sign "
+                 "client certificates) unless its mode is none");
     }
 }
 
@@ -877,10 +1054,30 @@ static const struct key_spec limit_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
+static const struct count_kind cache_size_kind = { 0, 10000000, false };
+
+static const struct key_spec ticket_keys[] = {
+    { "enabled", on_bool, offsetof(struct config, tls.tickets.enabled), NULL, false },
+    { "key_file", on_path, offsetof(struct config, tls.tickets.key_file), NULL, false },
+    { "rotate", on_timeout, offsetof(struct config, tls.tickets.rotate_ms), NULL, false },
+    { "lifetime", on_timeout, offsetof(struct config, tls.tickets.lifetime_ms), NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static const struct key_spec session_cache_keys[] = {
+    { "size", on_count, offsetof(struct config, tls.session_cache.size),
+      &cache_size_kind, false },
+    { "timeout", on_timeout, offsetof(struct config, tls.session_cache.timeout_ms),
+      NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
 static const struct key_spec tls_keys[] = {
     { "min_version", on_min_version, 0, NULL, false },
     { "ciphers", on_id_list, offsetof(struct config, tls.ciphersuites), &cipher_kind, false },
     { "curves", on_id_list, offsetof(struct config, tls.curves), &curve_kind, false },
+    { "tickets", on_submap, 0, ticket_keys, false },
+    { "session_cache", on_submap, 0, session_cache_keys, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -897,6 +1094,26 @@ static const struct key_spec top_keys[] = {
 
 /* ---- cross-checks ------------------------------------------------------- */
 
+static const struct config_backend *
+backend_find(const struct config *cfg, const char *name)
+{
+    for (size_t j = 0; j < cfg->n_backends; j++)
+        if (strcmp(cfg->backends[j].name, name) == 0)
+            return &cfg->backends[j];
+    return NULL;
+}
+
+static void
+route_resolve(struct ctx *c, struct config_route *r, const char *names)
+{
+    if (r->backend_name == NULL)
+        return;
+    r->backend = backend_find(c->cfg, r->backend_name);
+    if (r->backend == NULL)
+        cerr_at(c, r->pos, "unknown backend \"%s\" (defined backends: %s)",
+                r->backend_name, names);
+}
+
 static void
 check_backend_refs(struct ctx *c)
 {
@@ -912,13 +1129,12 @@ check_backend_refs(struct ctx *c)
         struct config_listener *l = &cfg->listeners[i];
         if (l->backend_name == NULL)
             continue;
-        for (size_t j = 0; j < cfg->n_backends && l->backend == NULL; j++) {
-            if (strcmp(cfg->backends[j].name, l->backend_name) == 0)
-                l->backend = &cfg->backends[j];
-        }
+        l->backend = backend_find(cfg, l->backend_name);
         if (l->backend == NULL)
             cerr_at(c, c->backend_ref[i], "unknown backend \"%s\" (defined backends: %s)",
                     l->backend_name, names);
+        for (size_t r = 0; r < l->n_routes; r++)
+            route_resolve(c, &l->routes[r], names);
     }
 }
 
@@ -1164,6 +1380,10 @@ config_new(const char *path)
     cfg->tls.min_version = 3;
     cfg->tls.ciphersuites = ids_dup(tls_cipher_defaults());
     cfg->tls.curves = ids_dup(tls_curve_defaults());
+    cfg->tls.tickets.enabled = true;
+    cfg->tls.tickets.rotate_ms = 12ULL * 3600 * 1000;
+    cfg->tls.session_cache.size = 20000;
+    cfg->tls.session_cache.timeout_ms = 10ULL * 60 * 1000;
     if (cfg->path == NULL || cfg->tls.ciphersuites == NULL || cfg->tls.curves == NULL) {
         config_free(cfg);
         return NULL;
@@ -1191,6 +1411,8 @@ config_walk(struct ctx *c, yaml_node_t *root)
         return;
     }
     walk_map(c, root, top_keys, "config", c->cfg);
+    if (c->cfg->tls.tickets.lifetime_ms == 0)
+        c->cfg->tls.tickets.lifetime_ms = c->cfg->tls.tickets.rotate_ms;
     check_backend_refs(c);
     check_listen_dups(c);
 }
@@ -1223,9 +1445,20 @@ listener_free(struct config_listener *l)
     for (size_t i = 0; i < l->n_certs; i++) {
         free(l->certs[i].cert_file);
         free(l->certs[i].key_file);
+        free(l->certs[i].key_passphrase_file);
     }
     free(l->certs);
     free(l->backend_name);
+    for (char **p = l->alpn; p != NULL && *p != NULL; p++)
+        free(*p);
+    free(l->alpn);
+    free(l->client_auth.ca_file);
+    free(l->client_auth.crl_file);
+    for (size_t i = 0; i < l->n_routes; i++) {
+        free(l->routes[i].sni);
+        free(l->routes[i].backend_name);
+    }
+    free(l->routes);
 }
 
 void
@@ -1243,6 +1476,7 @@ config_free(struct config *cfg)
     free(cfg->backends);
     free(cfg->tls.ciphersuites);
     free(cfg->tls.curves);
+    free(cfg->tls.tickets.key_file);
     free(cfg->path);
     free(cfg);
 }

@@ -30,7 +30,18 @@ struct config_addr {
 struct config_cert {
     char *cert_file;            /* made absolute against the config's dir */
     char *key_file;
+    char *key_passphrase_file;  /* NULL: the key is not encrypted */
+    bool allow_expired;         /* load an expired certificate anyway */
     struct config_pos pos;      /* position of the list entry */
+};
+
+enum config_client_auth { CLIENT_AUTH_NONE = 0, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_REQUIRED };
+
+struct config_route {
+    char *sni;                  /* exact name or "*.suffix", lower case */
+    char *backend_name;
+    const struct config_backend *backend;
+    struct config_pos pos;
 };
 
 struct config_backend {
@@ -48,6 +59,16 @@ struct config_listener {
     size_t n_certs;
     char *backend_name;
     const struct config_backend *backend;   /* resolved from backend_name */
+    char **alpn;                /* NULL-terminated, server preference; NULL: off */
+    bool sni_strict;            /* unknown or missing SNI fails the handshake */
+    struct {
+        enum config_client_auth mode;
+        char *ca_file;          /* required unless mode is none */
+        char *crl_file;         /* optional */
+        unsigned verify_depth;  /* default 5 */
+    } client_auth;
+    struct config_route *routes;
+    size_t n_routes;
     struct config_pos pos;
 };
 
@@ -55,6 +76,16 @@ struct config_tls {
     int min_version;            /* TLS minor: 3 = TLS 1.2 (only value today) */
     int *ciphersuites;          /* mbedTLS ids, 0-terminated, server order */
     int *curves;                /* mbedtls_ecp_group_id, 0-terminated */
+    struct {
+        bool enabled;           /* default true */
+        char *key_file;         /* NULL: random keys, rotated in-process */
+        uint64_t rotate_ms;     /* default 12h */
+        uint64_t lifetime_ms;   /* ticket validity, default 2 x rotate */
+    } tickets;
+    struct {
+        unsigned size;          /* entries; 0 disables; default 20000 */
+        uint64_t timeout_ms;    /* default 10m */
+    } session_cache;
 };
 
 struct config {

@@ -274,8 +274,9 @@ static struct bad bad_configs[] = {
     { "unknown_top_case", { "1:1: unknown key \"Workers\" (did you mean \"workers\"?)" } },
     { "unknown_nested_hint", { "3:3: unknown key \"idel\" (did you mean \"idle\"?)" } },
     { "unknown_nohint", { "10:1: unknown key \"frobnicate\" (valid keys: " TOP_KEYS ")" } },
-    { "unknown_listener_key", { "7:5: unknown key \"alpn\" (valid keys: name, listen, "
-                                "certificates, backend)" } },
+    { "unknown_listener_key", { "7:5: unknown key \"frobnicate\" (valid keys: name, listen, "
+                                "certificates, backend, alpn, sni_strict, client_auth, "
+                                "routes)" } },
     { "duplicate_key", { "2:1: duplicate key \"workers\" (first at line 1)" } },
     { "bad_duration", { "1:18: invalid idle \"10x\": unknown unit (use ms, s, m, h or d)" } },
     { "zero_timeout", { "2:14: invalid handshake \"0s\": must be greater than 0" } },
