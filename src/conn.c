@@ -33,6 +33,7 @@
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_sni.h"
 #include "worker.h"
 
 /* Records moved per wake-up before yielding to other connections. */
@@ -423,10 +424,26 @@ conn_start_relay(struct conn *c)
     conn_relay(c, WAIT_NONE);
 }
 
+/* routes: exact names first, then wildcards, else the listener's backend. */
+static const struct config_backend *
+conn_route(const struct conn *c)
+{
+    const struct config_listener *lc = c->l->lc;
+    const char *sni = tls_sni(c->tls);
+
+    if (lc->n_routes == 0 || strcmp(sni, "-") == 0)
+        return lc->backend;
+    for (int wild = 0; wild < 2; wild++)
+        for (size_t i = 0; i < lc->n_routes; i++)
+            if ((lc->routes[i].sni[0] == '*') == wild && sni_match(lc->routes[i].sni, sni))
+                return lc->routes[i].backend;
+    return lc->backend;
+}
+
 static void
 conn_backend_connect(struct conn *c)
 {
-    const struct config_backend *be = c->l->lc->backend;
+    const struct config_backend *be = conn_route(c);
     struct server *srv = c->w->srv;
     int done = 0;
 
@@ -488,6 +505,8 @@ conn_handshake(struct conn *c)
         return;
     }
     c->t_hs = conn_now_ms();
+    atomic_fetch_add(tls_resumed(c->tls) ? &c->w->srv->n_resumed_handshakes
+                                         : &c->w->srv->n_full_handshakes, 1);
     conn_backend_connect(c);
 }
 
@@ -501,18 +520,37 @@ conn_state_name(const struct conn *c)
     return c->t_hs ? "established" : "in handshake";
 }
 
+/* Client-certificate fields, only on listeners with client_auth. */
+static void
+conn_format_peer_cert(const struct conn *c, char *out, size_t len)
+{
+    const char *verify = tls_peer_verify(c->tls);
+    const struct tls_peer *p = tls_peer(c->tls);
+
+    out[0] = '\0';
+    if (verify == NULL)
+        return;
+    if (p == NULL)
+        snprintf(out, len, " client_cert=- verify=\"%s\"", verify);
+    else
+        snprintf(out, len, " client_cert=\"%s\" issuer=\"%s\" serial=%s sha256=%s "
+                 "verify=\"%s\"", p->subject, p->issuer, p->serial, p->sha256, verify);
+}
+
 static void
 conn_log_close(struct conn *c, unsigned open)
 {
     uint64_t now = conn_now_ms();
     long hs_ms = c->t_hs ? (long)(c->t_hs - c->t_start) : -1;
+    char cert[1024];
 
-    log_info("conn=%llu client=%s listener=%s sni=%s tls=%s cipher=%s "
-             "backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
+    conn_format_peer_cert(c, cert, sizeof(cert));
+    log_info("conn=%llu client=%s listener=%s sni=%s alpn=%s tls=%s cipher=%s "
+             "resumed=%d%s backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
              "state=\"%s\" reason=\"%s\"",
              (unsigned long long)c->id, c->peer, c->l->lc->name,
-             tls_sni(c->tls), tls_version(c->tls), tls_cipher(c->tls),
-             c->server ? c->server->text : "-",
+             tls_sni(c->tls), tls_alpn(c->tls), tls_version(c->tls), tls_cipher(c->tls),
+             tls_resumed(c->tls), cert, c->server ? c->server->text : "-",
              (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
              hs_ms, (unsigned long long)(now - c->t_start), open,
              conn_state_name(c), c->reason);

@@ -79,19 +79,21 @@ print_errors(const struct config_errors *errs)
         fprintf(stderr, "%s\n", errs->msgs[i]);
 }
 
-/* Loads and fully checks the config, including certificates and keys. */
+/* Loads and fully checks the config, including certificates, keys and
+ * ticket keys. */
 static struct config *
-load_checked(const char *path, struct tls_ctx **tls)
+load_checked(const char *path, struct tls_shared **sh, struct tls_ctx **tls)
 {
     struct config_errors errs = { 0 };
     struct config *cfg = config_load(path, &errs);
 
-    if (cfg != NULL) {
-        *tls = tls_ctx_new(cfg, &errs);
-        if (*tls == NULL) {
-            config_free(cfg);
-            cfg = NULL;
-        }
+    if (cfg != NULL && (*sh = tls_shared_new(cfg, &errs)) != NULL)
+        *tls = tls_ctx_new(cfg, *sh, &errs);
+    if (cfg != NULL && (*sh == NULL || *tls == NULL)) {
+        tls_shared_free(*sh);
+        *sh = NULL;
+        config_free(cfg);
+        cfg = NULL;
     }
     if (cfg == NULL) {
         print_errors(&errs);
@@ -161,7 +163,7 @@ workers_create(struct server *srv, struct tls_ctx *first)
     if (srv->workers == NULL)
         return -1;
     for (unsigned i = 0; i < srv->n_workers; i++) {
-        struct tls_ctx *tls = i == 0 ? first : tls_ctx_new(srv->cfg, &errs);
+        struct tls_ctx *tls = i == 0 ? first : tls_ctx_new(srv->cfg, srv->tls, &errs);
         if (tls == NULL) {
             print_errors(&errs);
             config_errors_free(&errs);
@@ -260,18 +262,20 @@ main(int argc, char **argv)
 {
     struct options opt = { 0 };
     struct server srv = { 0 };
+    struct tls_shared *sh = NULL;
     struct tls_ctx *tls = NULL;
     struct config *cfg;
     int rc = parse_args(argc, argv, &opt);
 
     if (rc >= 0)
         return rc;
-    cfg = load_checked(opt.config_path, &tls);
+    cfg = load_checked(opt.config_path, &sh, &tls);
     if (cfg == NULL)
         return 1;
     if (opt.test_only) {
         printf("%s: configuration OK\n", opt.config_path);
         tls_ctx_free(tls);
+        tls_shared_free(sh);
         config_free(cfg);
         return 0;
     }
@@ -280,6 +284,7 @@ main(int argc, char **argv)
     raise_fd_limit(cfg);
     evthread_use_pthreads();
     srv.cfg = cfg;
+    srv.tls = sh;
     srv.n_workers = worker_count(cfg);
     rc = probe_addresses(cfg) == 0 && workers_create(&srv, tls) == 0 ? 0 : 1;
     if (rc == 0)
@@ -287,8 +292,11 @@ main(int argc, char **argv)
     else if (srv.workers == NULL)
         tls_ctx_free(tls);
     workers_destroy(&srv);
-    log_info("stopped: %lu connection(s) served, %lu refused at max_connections",
-             atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected));
+    log_info("stopped: %lu connection(s) served, %lu refused at max_connections, "
+             "%lu full and %lu resumed handshake(s)",
+             atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected),
+             atomic_load(&srv.n_full_handshakes), atomic_load(&srv.n_resumed_handshakes));
+    tls_shared_free(sh);
     config_free(cfg);
     libevent_global_shutdown();
     return rc;

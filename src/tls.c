@@ -1,4 +1,5 @@
-/* tls.c - mbedTLS set-up and the per-connection TLS session. */
+/* tls.c - mbedTLS configuration per listener and the per-connection TLS
+ * session driven on a non-blocking socket. */
 #include "autoconf.h"
 
 #include <errno.h>
@@ -8,52 +9,62 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
-#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cache.h>
 #include <mbedtls/version.h>
-#include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_crl.h>
 
+#include "log.h"
 #include "tls.h"
+#include "tls_cert.h"
 #include "tls_compat.h"
+#include "tls_sni.h"
+#include "tls_ticket.h"
 
-struct tls_cert {
-    mbedtls_x509_crt crt;       /* leaf first, then the chain */
-    mbedtls_pk_context key;     /* mbedtls_pk_free() zeroizes it */
+struct tls_shared {
+    struct tls_tickets *tickets;        /* NULL when tickets are off */
+    mbedtls_ssl_cache_context cache;    /* locked inside mbedTLS */
+    int cache_on;
+    int warned;         /* load-time warnings were logged once already */
 };
 
 struct tls_listener {
+    const struct config_listener *lc;
     mbedtls_ssl_config conf;
     struct tls_cert *certs;
     size_t n_certs;
+    struct sni_table *sni;
+    mbedtls_x509_crt ca;
+    mbedtls_x509_crl crl;
+    int has_crl;
+    const char **alpn;
 };
 
 struct tls_ctx {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+    struct tls_ticket_user tickets;
     struct tls_listener *ls;
     size_t n_ls;
 };
 
 struct tls_conn {
     mbedtls_ssl_context ssl;
+    const struct tls_listener *l;
     int fd;
     int last_ret;               /* last mbedTLS error code */
     int sys_errno;              /* errno behind a NET_*_FAILED */
-    int truncated;              /* peer sent FIN without close_notify */
-    int established;            /* handshake completed */
+    bool truncated;             /* peer sent FIN without close_notify */
+    bool established;
+    bool resumed;
+    struct tls_peer *peer;      /* client certificate, when one was sent */
     char sni[256];
 };
-
-static void
-tls_strerror(int ret, char *buf, size_t len)
-{
-    mbedtls_strerror(ret, buf, len);
-}
 
 /* ---- bio: the raw non-blocking socket ---------------------------- */
 
@@ -91,98 +102,150 @@ tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
     return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
-/* Records the requested name for logging and routing; any certificate
- * choice by name happens here later (SNI table). */
+/* ---- SNI and client certificates ----------------------------------- */
+
+/* Exact name, then wildcard; every certificate of the name is offered and
+ * mbedTLS picks the one the client supports (ECDSA or RSA). */
 static int
 tls_sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
 {
+    const struct tls_listener *l = p;
     struct tls_conn *t = tls_compat_bio(ssl);
+    const struct sni_entry *e;
 
-    (void)p;
-    if (t == NULL || len == 0 || len >= sizeof(t->sni))
-        return len >= sizeof(t->sni) ? -1 : 0;
+    if (len >= sizeof(t->sni))
+        return -1;
     memcpy(t->sni, name, len);
     t->sni[len] = '\0';
+    e = sni_table_find(l->sni, (const char *)name, len);
+    if (e == NULL)
+        return l->lc->sni_strict ? -1 : 0;
+    for (unsigned i = 0; i < e->n; i++)
+        if (mbedtls_ssl_set_hs_own_cert(ssl, &l->certs[e->idx[i]].crt,
+                                        &l->certs[e->idx[i]].key) != 0)
+            return -1;
     return 0;
 }
 
-/* ---- loading ------------------------------------------------------- */
-
-static void
-tls_add_err(struct config_errors *errs, const struct config *cfg,
-            struct config_pos pos, const char *what, const char *file, int ret)
-{
-    char msg[256];
-
-    tls_strerror(ret, msg, sizeof(msg));
-    config_errors_add(errs, cfg->path, pos, "%s %s: %s", what, file, msg);
-}
-
-/* mbedTLS reports a missing file as "Read/write of file failed"; say
- * what the operator needs to know instead. */
+/* Enforces verify_depth the way OpenSSL counts it: the trusted CA may sit
+ * at most that many steps above the client certificate. */
 static int
-tls_file_readable(struct config_errors *errs, const struct config *cfg,
-                  struct config_pos pos, const char *what, const char *file)
+tls_verify_cb(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
-    FILE *f = fopen(file, "r");
+    const struct tls_listener *l = p;
 
-    if (f != NULL) {
-        fclose(f);
-        return 0;
-    }
-    config_errors_add(errs, cfg->path, pos, "cannot read %s %s: %s", what, file,
-                      strerror(errno));
-    return -1;
+    (void)crt;
+    if ((unsigned)depth > l->lc->client_auth.verify_depth)
+        *flags |= MBEDTLS_X509_BADCERT_OTHER;
+    return 0;
 }
 
 static int
-tls_cert_load(struct tls_cert *c, struct tls_ctx *ctx, const struct config *cfg,
-              const struct config_cert *cc, struct config_errors *errs)
+tls_client_auth_setup(struct tls_listener *l, const struct config *cfg,
+                      struct config_errors *errs)
 {
+    const struct config_listener *lc = l->lc;
+    char msg[160];
     int ret;
 
-    (void)ctx;      /* the RNG is used by mbedTLS 3.x key parsing only */
-    mbedtls_x509_crt_init(&c->crt);
-    mbedtls_pk_init(&c->key);
-    if (tls_file_readable(errs, cfg, cc->pos, "certificate", cc->cert_file) != 0 ||
-        tls_file_readable(errs, cfg, cc->pos, "private key", cc->key_file) != 0)
-        return -1;
-    ret = mbedtls_x509_crt_parse_file(&c->crt, cc->cert_file);
+    if (lc->client_auth.mode == CLIENT_AUTH_NONE)
+        return 0;
+    ret = mbedtls_x509_crt_parse_file(&l->ca, lc->client_auth.ca_file);
     if (ret != 0) {
-        tls_add_err(errs, cfg, cc->pos, "cannot load certificate", cc->cert_file, ret);
+        mbedtls_strerror(ret, msg, sizeof(msg));
+        config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot load client_auth "
+                          "ca %s: %s", lc->name, lc->client_auth.ca_file, msg);
         return -1;
     }
-    ret = tls_compat_pk_parse_keyfile(&c->key, cc->key_file, NULL,
-                                      mbedtls_ctr_drbg_random, &ctx->drbg);
-    if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
-        config_errors_add(errs, cfg->path, cc->pos,
-                          "private key %s is encrypted; give an unencrypted key",
-                          cc->key_file);
-        return -1;
+    if (lc->client_auth.crl_file != NULL) {
+        ret = mbedtls_x509_crl_parse_file(&l->crl, lc->client_auth.crl_file);
+        if (ret != 0) {
+            mbedtls_strerror(ret, msg, sizeof(msg));
+            config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot load "
+                              "client_auth crl %s: %s", lc->name, lc->client_auth.crl_file,
+                              msg);
+            return -1;
+        }
+        l->has_crl = 1;
     }
-    if (ret != 0) {
-        tls_add_err(errs, cfg, cc->pos, "cannot load private key", cc->key_file, ret);
-        return -1;
+    mbedtls_ssl_conf_authmode(&l->conf, lc->client_auth.mode == CLIENT_AUTH_REQUIRED
+                                            ? MBEDTLS_SSL_VERIFY_REQUIRED
+                                            : MBEDTLS_SSL_VERIFY_OPTIONAL);
+    mbedtls_ssl_conf_ca_chain(&l->conf, &l->ca, l->has_crl ? &l->crl : NULL);
+    mbedtls_ssl_conf_verify(&l->conf, tls_verify_cb, l);
+    return 0;
+}
+
+/* ---- listener set-up ----------------------------------------------- */
+
+/* Without SNI a client gets the first certificate, and any other
+ * certificate for the same name (its RSA/ECDSA twin). */
+static int
+tls_default_certs(struct tls_listener *l)
+{
+    const char *first = l->certs[0].n_names ? l->certs[0].names[0] : NULL;
+
+    if (l->lc->sni_strict)
+        return 0;
+    for (size_t i = 0; i < l->n_certs; i++) {
+        struct tls_cert *c = &l->certs[i];
+        if (i > 0 && (first == NULL || c->n_names == 0 || strcmp(c->names[0], first) != 0))
+            continue;
+        if (mbedtls_ssl_conf_own_cert(&l->conf, &c->crt, &c->key) != 0)
+            return -1;
     }
-    if (tls_compat_check_pair(&c->crt.pk, &c->key, mbedtls_ctr_drbg_random,
-                              &ctx->drbg) != 0) {
-        config_errors_add(errs, cfg->path, cc->pos,
-                          "private key %s does not match certificate %s",
-                          cc->key_file, cc->cert_file);
+    return 0;
+}
+
+static int
+tls_sni_build(struct tls_listener *l, const struct config *cfg, struct config_errors *errs)
+{
+    l->sni = sni_table_new();
+    if (l->sni == NULL)
         return -1;
+    for (size_t i = 0; i < l->n_certs; i++) {
+        for (size_t j = 0; j < l->certs[i].n_names; j++) {
+            int rc = sni_table_add(l->sni, l->certs[i].names[j], (unsigned)i);
+            if (rc < 0)
+                return -1;
+            if (rc > 0)
+                config_errors_add(errs, cfg->path, l->lc->certs[i].pos, "name %s has more "
+                                  "than %d certificates", l->certs[i].names[j],
+                                  SNI_MAX_CERTS_PER_NAME);
+        }
     }
     return 0;
 }
 
 static void
-tls_cert_free(struct tls_cert *c)
+tls_conf_session(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *sh)
 {
-    mbedtls_x509_crt_free(&c->crt);
-    mbedtls_pk_free(&c->key);
+    if (sh->tickets != NULL)
+        tls_tickets_conf(&l->conf, &ctx->tickets);
+    if (sh->cache_on)
+        mbedtls_ssl_conf_session_cache(&l->conf, &sh->cache, mbedtls_ssl_cache_get,
+                                       mbedtls_ssl_cache_set);
+}
+
+/* mbedTLS wants const char **; the config owns the strings. */
+static int
+tls_alpn_setup(struct tls_listener *l)
+{
+    size_t n = 0;
+
+    while (l->lc->alpn[n] != NULL)
+        n++;
+    l->alpn = calloc(n + 1, sizeof(*l->alpn));
+    if (l->alpn == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        l->alpn[i] = l->lc->alpn[i];
+    return mbedtls_ssl_conf_alpn_protocols(&l->conf, l->alpn);
 }
 
 static int
-tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, const struct config *cfg)
+tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *sh,
+               const struct config *cfg)
 {
     mbedtls_ssl_config *conf = &l->conf;
 
@@ -196,34 +259,38 @@ tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, const struct config 
     mbedtls_ssl_conf_curves(conf, (const mbedtls_ecp_group_id *)cfg->tls.curves);
     mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
     mbedtls_ssl_conf_legacy_renegotiation(conf, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
+    mbedtls_ssl_conf_extended_master_secret(conf, MBEDTLS_SSL_EXTENDED_MS_ENABLED);
+    mbedtls_ssl_conf_encrypt_then_mac(conf, MBEDTLS_SSL_ETM_ENABLED);
     mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
-    mbedtls_ssl_conf_sni(conf, tls_sni_cb, NULL);
-    for (size_t i = 0; i < l->n_certs; i++)
-        if (mbedtls_ssl_conf_own_cert(conf, &l->certs[i].crt, &l->certs[i].key) != 0)
-            return -1;
-    return 0;
+    mbedtls_ssl_conf_sni(conf, tls_sni_cb, l);
+    if (l->lc->alpn != NULL && tls_alpn_setup(l) != 0)
+        return -1;
+    tls_conf_session(l, ctx, sh);
+    return tls_default_certs(l);
 }
 
 static int
-tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, const struct config *cfg,
-                  const struct config_listener *lc, struct config_errors *errs)
+tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *sh,
+                  const struct config *cfg, size_t li, struct config_errors *errs)
 {
-    int bad = 0;
+    const struct config_listener *lc = &cfg->listeners[li];
+    size_t before = errs->n;
 
+    l->lc = lc;
     mbedtls_ssl_config_init(&l->conf);
+    mbedtls_x509_crt_init(&l->ca);
+    mbedtls_x509_crl_init(&l->crl);
     l->certs = calloc(lc->n_certs, sizeof(*l->certs));
     if (l->certs == NULL)
         return -1;
-    for (size_t i = 0; i < lc->n_certs; i++) {
-        l->n_certs++;
-        if (tls_cert_load(&l->certs[i], ctx, cfg, &lc->certs[i], errs) != 0)
-            bad = 1;
-    }
-    if (bad)
+    for (size_t i = 0; i < lc->n_certs; i++, l->n_certs++)
+        tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, !sh->warned);
+    if (errs->n != before || tls_sni_build(l, cfg, errs) != 0 || errs->n != before ||
+        tls_client_auth_setup(l, cfg, errs) != 0)
         return -1;
-    if (tls_conf_setup(l, ctx, cfg) != 0) {
-        config_errors_add(errs, cfg->path, lc->pos,
-                          "listener %s: cannot set up TLS", lc->name);
+    if (tls_conf_setup(l, ctx, sh, cfg) != 0) {
+        config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot set up TLS",
+                          lc->name);
         return -1;
     }
     return 0;
@@ -236,6 +303,46 @@ tls_listener_free(struct tls_listener *l)
     for (size_t i = 0; i < l->n_certs; i++)
         tls_cert_free(&l->certs[i]);
     free(l->certs);
+    sni_table_free(l->sni);
+    mbedtls_x509_crt_free(&l->ca);
+    mbedtls_x509_crl_free(&l->crl);
+    free(l->alpn);
+}
+
+/* ---- process-wide and per-worker contexts ------------------------- */
+
+struct tls_shared *
+tls_shared_new(const struct config *cfg, struct config_errors *errs)
+{
+    struct tls_shared *sh = calloc(1, sizeof(*sh));
+
+    if (sh == NULL)
+        return NULL;
+    mbedtls_ssl_cache_init(&sh->cache);
+    if (cfg->tls.session_cache.size > 0) {
+        mbedtls_ssl_cache_set_max_entries(&sh->cache, (int)cfg->tls.session_cache.size);
+        mbedtls_ssl_cache_set_timeout(&sh->cache,
+                                      (int)(cfg->tls.session_cache.timeout_ms / 1000));
+        sh->cache_on = 1;
+    }
+    if (cfg->tls.tickets.enabled) {
+        sh->tickets = tls_tickets_new(cfg, errs);
+        if (sh->tickets == NULL) {
+            tls_shared_free(sh);
+            return NULL;
+        }
+    }
+    return sh;
+}
+
+void
+tls_shared_free(struct tls_shared *sh)
+{
+    if (sh == NULL)
+        return;
+    tls_tickets_free(sh->tickets);
+    mbedtls_ssl_cache_free(&sh->cache);
+    free(sh);
 }
 
 static int
@@ -250,29 +357,26 @@ tls_rng_init(struct tls_ctx *ctx)
 }
 
 struct tls_ctx *
-tls_ctx_new(const struct config *cfg, struct config_errors *errs)
+tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_errors *errs)
 {
     struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
     size_t before = errs->n;
 
     if (ctx == NULL)
         return NULL;
-    if (tls_rng_init(ctx) != 0) {
+    if (tls_rng_init(ctx) != 0)
         config_errors_add(errs, cfg->path, (struct config_pos){0, 0},
                           "cannot seed the random number generator");
-        tls_ctx_free(ctx);
-        return NULL;
-    }
+    ctx->tickets.ring = sh->tickets;
+    ctx->tickets.drbg = &ctx->drbg;
     ctx->ls = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*ctx->ls));
-    if (ctx->ls == NULL) {
-        tls_ctx_free(ctx);
-        return NULL;
-    }
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
+    for (size_t i = 0; ctx->ls != NULL && errs->n == before && i < cfg->n_listeners; i++) {
         ctx->n_ls++;
-        tls_listener_load(&ctx->ls[i], ctx, cfg, &cfg->listeners[i], errs);
+        if (tls_listener_load(&ctx->ls[i], ctx, sh, cfg, i, errs) != 0 && errs->n == before)
+            config_errors_add(errs, cfg->path, cfg->listeners[i].pos, "out of memory");
     }
-    if (errs->n != before) {
+    sh->warned = 1;
+    if (ctx->ls == NULL || errs->n != before) {
         tls_ctx_free(ctx);
         return NULL;
     }
@@ -297,16 +401,12 @@ tls_ctx_free(struct tls_ctx *ctx)
 struct tls_conn *
 tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd)
 {
-    struct tls_conn *t = malloc(sizeof(*t));
+    struct tls_conn *t = calloc(1, sizeof(*t));
 
     if (t == NULL)
         return NULL;
     t->fd = fd;
-    t->last_ret = 0;
-    t->sys_errno = 0;
-    t->truncated = 0;
-    t->established = 0;
-    t->sni[0] = '\0';
+    t->l = &ctx->ls[lidx];
     mbedtls_ssl_init(&t->ssl);
     if (mbedtls_ssl_setup(&t->ssl, &ctx->ls[lidx].conf) != 0) {
         mbedtls_ssl_free(&t->ssl);
@@ -324,6 +424,7 @@ tls_conn_free(struct tls_conn *t)
     if (t == NULL)
         return;
     mbedtls_ssl_free(&t->ssl);
+    free(t->peer);
     free(t);
 }
 
@@ -340,7 +441,7 @@ tls_map(struct tls_conn *t, int ret)
         return TLS_EOF;
     case MBEDTLS_ERR_SSL_CONN_EOF:
         t->last_ret = ret;
-        t->truncated = 1;
+        t->truncated = true;
         return TLS_EOF;
     default:
         t->last_ret = ret;
@@ -348,13 +449,47 @@ tls_map(struct tls_conn *t, int ret)
     }
 }
 
+static void
+tls_peer_record(struct tls_conn *t)
+{
+    const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&t->ssl);
+    uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
+    unsigned char hash[32];
+    struct tls_peer *p;
+
+    if (t->l->lc->client_auth.mode == CLIENT_AUTH_NONE || crt == NULL)
+        return;
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return;
+    mbedtls_x509_dn_gets(p->subject, sizeof(p->subject), &crt->subject);
+    mbedtls_x509_dn_gets(p->issuer, sizeof(p->issuer), &crt->issuer);
+    mbedtls_x509_serial_gets(p->serial, sizeof(p->serial), &crt->serial);
+    mbedtls_sha256_ret(crt->raw.p, crt->raw.len, hash, 0);
+    for (int i = 0; i < 32; i++)
+        snprintf(p->sha256 + 2 * i, 3, "%02x", hash[i]);
+    if (flags == 0)
+        snprintf(p->verify, sizeof(p->verify), "ok");
+    else
+        mbedtls_x509_crt_verify_info(p->verify, sizeof(p->verify), "", flags);
+    p->verify[strcspn(p->verify, "\n")] = '\0';
+    t->peer = p;
+}
+
+/* Stepwise, so that whether the session was resumed can be seen before
+ * mbedTLS frees its handshake state. */
 enum tls_status
 tls_handshake(struct tls_conn *t)
 {
-    int ret = mbedtls_ssl_handshake(&t->ssl);
+    int ret = 0;
 
+    while (!tls_compat_hs_over(&t->ssl) && ret == 0) {
+        ret = mbedtls_ssl_handshake_step(&t->ssl);
+        if (tls_compat_hs_resumed(&t->ssl))
+            t->resumed = true;
+    }
     if (ret == 0) {
-        t->established = 1;
+        t->established = true;
+        tls_peer_record(t);
         return TLS_OK;
     }
     /* A FIN during the handshake is a failed handshake, not a half-close. */
@@ -375,7 +510,7 @@ tls_read(struct tls_conn *t, void *buf, size_t len, size_t *n)
         return TLS_OK;
     }
     if (ret == 0) {         /* 2.28 reports a bare FIN this way too */
-        t->truncated = 1;
+        t->truncated = true;
         return TLS_EOF;
     }
     return tls_map(t, ret);
@@ -404,7 +539,7 @@ tls_close_notify(struct tls_conn *t)
 const char *
 tls_last_error(struct tls_conn *t, char *buf, size_t len)
 {
-    char msg[160];
+    char msg[160], why[160] = "";
 
     if (t->sys_errno != 0)
         return strerror_r(t->sys_errno, buf, len);   /* GNU variant */
@@ -412,8 +547,13 @@ tls_last_error(struct tls_conn *t, char *buf, size_t len)
         return "peer closed the connection";
     if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
         return "close_notify";
-    tls_strerror(t->last_ret, msg, sizeof(msg));
-    snprintf(buf, len, "%s (-0x%04x)", msg, (unsigned)-t->last_ret);
+    mbedtls_strerror(t->last_ret, msg, sizeof(msg));
+    if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+        mbedtls_x509_crt_verify_info(why, sizeof(why), ": ",
+                                     mbedtls_ssl_get_verify_result(&t->ssl));
+        why[strcspn(why, "\n")] = '\0';
+    }
+    snprintf(buf, len, "%s (-0x%04x)%s", msg, (unsigned)-t->last_ret, why);
     return buf;
 }
 
@@ -441,6 +581,34 @@ const char *
 tls_sni(const struct tls_conn *t)
 {
     return t && t->sni[0] ? t->sni : "-";
+}
+
+const char *
+tls_alpn(const struct tls_conn *t)
+{
+    const char *a = t && t->established ? mbedtls_ssl_get_alpn_protocol(&t->ssl) : NULL;
+
+    return a ? a : "-";
+}
+
+bool
+tls_resumed(const struct tls_conn *t)
+{
+    return t && t->resumed;
+}
+
+const struct tls_peer *
+tls_peer(const struct tls_conn *t)
+{
+    return t ? t->peer : NULL;
+}
+
+const char *
+tls_peer_verify(const struct tls_conn *t)
+{
+    if (t == NULL || !t->established || t->l->lc->client_auth.mode == CLIENT_AUTH_NONE)
+        return NULL;
+    return t->peer ? t->peer->verify : "none";
 }
 
 const char *

@@ -1,15 +1,20 @@
-/* tls.h - everything mbedTLS.  A tls_ctx belongs to one worker thread (its
- * own RNG, certificates and keys, so no mbedTLS object is ever shared
- * between threads); a tls_conn is one connection's TLS session, driven on a
- * non-blocking socket. */
+/* tls.h - everything mbedTLS.
+ *
+ * tls_shared: what all workers of a process share (session-ticket keys,
+ * session-ID cache); both are internally locked.
+ * tls_ctx: one per worker thread (its own RNG, certificates, keys and
+ * mbedtls_ssl_config), so no other mbedTLS object is shared between threads.
+ * tls_conn: one connection's TLS session on a non-blocking socket. */
 #ifndef TLSTERM_TLS_H
 #define TLSTERM_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 
+struct tls_shared;
 struct tls_ctx;
 struct tls_conn;
 
@@ -21,12 +26,24 @@ enum tls_status {
     TLS_ERROR,
 };
 
+/* A verified (or, in optional mode, presented) client certificate. */
+struct tls_peer {
+    char subject[256];
+    char issuer[256];
+    char serial[80];
+    char sha256[65];            /* hex fingerprint of the DER */
+    char verify[128];           /* "ok", "none" or why verification failed */
+};
+
+struct tls_shared *tls_shared_new(const struct config *cfg, struct config_errors *errs);
+void tls_shared_free(struct tls_shared *sh);
+
 /* Loads every certificate and key of every listener.  On failure returns
  * NULL and adds one error per problem, positioned at the config entry. */
-struct tls_ctx *tls_ctx_new(const struct config *cfg, struct config_errors *errs);
+struct tls_ctx *tls_ctx_new(const struct config *cfg, struct tls_shared *sh,
+                            struct config_errors *errs);
 void tls_ctx_free(struct tls_ctx *ctx);
 
-/* Allocates the session for listener number lidx on socket fd. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd);
 void tls_conn_free(struct tls_conn *t);
 
@@ -37,15 +54,18 @@ enum tls_status tls_read(struct tls_conn *t, void *buf, size_t len, size_t *n);
 enum tls_status tls_write(struct tls_conn *t, const void *buf, size_t len, size_t *n);
 enum tls_status tls_close_notify(struct tls_conn *t);
 
-/* Human-readable reason of the last TLS_ERROR / TLS_EOF. */
 const char *tls_last_error(struct tls_conn *t, char *buf, size_t len);
-/* True when the peer ended with a bare TCP FIN (no close_notify). */
 int tls_eof_was_truncated(const struct tls_conn *t);
 const char *tls_version(const struct tls_conn *t);   /* "-" before handshake */
 const char *tls_cipher(const struct tls_conn *t);
 const char *tls_sni(const struct tls_conn *t);       /* "-" when none */
+const char *tls_alpn(const struct tls_conn *t);      /* "-" when none */
+bool tls_resumed(const struct tls_conn *t);
+/* NULL unless client_auth is on and the client sent a certificate. */
+const struct tls_peer *tls_peer(const struct tls_conn *t);
+/* "none", "ok" or the failure, for client_auth listeners; NULL otherwise. */
+const char *tls_peer_verify(const struct tls_conn *t);
 
-/* Versions of the libraries, for -V. */
 const char *tls_library_version(void);
 
 #endif

@@ -9,6 +9,18 @@
 
 #if MBEDTLS_VERSION_MAJOR >= 3
 #define TLS_COMPAT_V3 1
+static inline int
+tls_compat_hs_over(const mbedtls_ssl_context *ssl)
+{
+    return mbedtls_ssl_is_handshake_over(ssl);
+}
+/* 3.x keeps the resumption flag private; report full handshakes. */
+static inline int
+tls_compat_hs_resumed(const mbedtls_ssl_context *ssl)
+{
+    (void)ssl;
+    return 0;
+}
 /* 3.x hides struct fields; the user-data slot replaces p_bio peeking. */
 static inline void *
 tls_compat_bio(const mbedtls_ssl_context *ssl)
@@ -30,6 +42,18 @@ tls_compat_min_tls12(mbedtls_ssl_config *conf)
 #define tls_compat_check_pair(pub, prv, rng, prng) \
     mbedtls_pk_check_pair((pub), (prv), (rng), (prng))
 #else
+#include <mbedtls/ssl_internal.h>
+static inline int
+tls_compat_hs_over(const mbedtls_ssl_context *ssl)
+{
+    return ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER;
+}
+/* Valid only while the handshake runs: mbedTLS frees it at the end. */
+static inline int
+tls_compat_hs_resumed(const mbedtls_ssl_context *ssl)
+{
+    return ssl->handshake != NULL && ssl->handshake->resume;
+}
 /* 2.28 has no user-data slot, but its bio pointer is a public field. */
 static inline void *
 tls_compat_bio(const mbedtls_ssl_context *ssl)

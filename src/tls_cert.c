@@ -1,0 +1,241 @@
+/* tls_cert.c - certificate and key loading and checking. */
+#include "autoconf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+
+#include "log.h"
+#include "tls_cert.h"
+#include "tls_compat.h"
+
+static void
+cert_err(struct config_errors *errs, const struct config *cfg, const struct config_cert *cc,
+         const char *what, const char *file, int ret)
+{
+    char msg[200];
+
+    mbedtls_strerror(ret, msg, sizeof(msg));
+    config_errors_add(errs, cfg->path, cc->pos, "%s %s: %s", what, file, msg);
+}
+
+/* mbedTLS reports a missing file as "Read/write of file failed"; say
+ * what the operator needs to know instead. */
+static int
+cert_readable(struct config_errors *errs, const struct config *cfg,
+              const struct config_cert *cc, const char *what, const char *file)
+{
+    FILE *f = fopen(file, "r");
+
+    if (f != NULL) {
+        fclose(f);
+        return 0;
+    }
+    config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: %s", what, file,
+                      strerror(errno));
+    return -1;
+}
+
+/* The first line of the file, without its newline; zeroized by caller. */
+static int
+cert_passphrase(char *out, size_t len, const struct config *cfg,
+                const struct config_cert *cc, struct config_errors *errs)
+{
+    FILE *f = fopen(cc->key_passphrase_file, "r");
+    int ok;
+
+    if (f == NULL) {
+        config_errors_add(errs, cfg->path, cc->pos, "cannot read key_passphrase_file %s: %s",
+                          cc->key_passphrase_file, strerror(errno));
+        return -1;
+    }
+    ok = fgets(out, (int)len, f) != NULL;
+    fclose(f);
+    out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+    return 0;
+}
+
+static int
+cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
+              struct config_errors *errs)
+{
+    char pass[1024] = "";
+    int ret;
+
+    if (cc->key_passphrase_file != NULL &&
+        cert_passphrase(pass, sizeof(pass), cfg, cc, errs) != 0)
+        return -1;
+    ret = tls_compat_pk_parse_keyfile(&c->key, cc->key_file,
+                                      cc->key_passphrase_file ? pass : NULL, NULL, NULL);
+    mbedtls_platform_zeroize(pass, sizeof(pass));
+    if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
+        config_errors_add(errs, cfg->path, cc->pos, "private key %s is encrypted: add "
+                          "key_passphrase_file", cc->key_file);
+        return -1;
+    }
+    if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
+        config_errors_add(errs, cfg->path, cc->pos, "private key %s: wrong passphrase in %s",
+                          cc->key_file, cc->key_passphrase_file);
+        return -1;
+    }
+    if (ret != 0) {
+        cert_err(errs, cfg, cc, "cannot load private key", cc->key_file, ret);
+        return -1;
+    }
+    return 0;
+}
+
+static time_t
+cert_time(const mbedtls_x509_time *t)
+{
+    struct tm tm = { 0 };
+
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    return timegm(&tm);
+}
+
+static int
+cert_check_dates(const struct tls_cert *c, const struct config *cfg,
+                 const struct config_cert *cc, struct config_errors *errs, bool warn)
+{
+    const mbedtls_x509_time *to = &c->crt.valid_to, *from = &c->crt.valid_from;
+    double days = difftime(cert_time(to), time(NULL)) / 86400.0;
+
+    if (mbedtls_x509_time_is_future(from)) {
+        config_errors_add(errs, cfg->path, cc->pos, "certificate %s is not valid before "
+                          "%04d-%02d-%02d %02d:%02d:%02d UTC", cc->cert_file, from->year,
+                          from->mon, from->day, from->hour, from->min, from->sec);
+        return -1;
+    }
+    if (days < 0 && !cc->allow_expired) {
+        config_errors_add(errs, cfg->path, cc->pos, "certificate %s expired on "
+                          "%04d-%02d-%02d %02d:%02d:%02d UTC (set allow_expired: true to "
+                          "serve it anyway)", cc->cert_file, to->year, to->mon, to->day,
+                          to->hour, to->min, to->sec);
+        return -1;
+    }
+    if (!warn)
+        return 0;
+    if (days < 0)
+        log_warn("certificate %s expired on %04d-%02d-%02d; serving it (allow_expired)",
+                 cc->cert_file, to->year, to->mon, to->day);
+    else if (days < TLS_CERT_EXPIRY_WARN_DAYS)
+        log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", cc->cert_file,
+                 days, to->year, to->mon, to->day);
+    return 0;
+}
+
+/* Each certificate of the chain must be issued by the one after it. */
+static int
+cert_check_chain(const struct tls_cert *c, const struct config *cfg,
+                 const struct config_cert *cc, struct config_errors *errs)
+{
+    int i = 1;
+
+    for (const mbedtls_x509_crt *x = &c->crt; x->next && x->next->raw.p; x = x->next, i++) {
+        if (x->issuer_raw.len == x->next->subject_raw.len &&
+            memcmp(x->issuer_raw.p, x->next->subject_raw.p, x->issuer_raw.len) == 0)
+            continue;
+        char issuer[200], next[200];
+        mbedtls_x509_dn_gets(issuer, sizeof(issuer), &x->issuer);
+        mbedtls_x509_dn_gets(next, sizeof(next), &x->next->subject);
+        config_errors_add(errs, cfg->path, cc->pos, "certificate chain in %s is out of "
+                          "order: certificate %d is issued by \"%s\" but certificate %d is "
+                          "\"%s\" (put the leaf first, then each issuer)", cc->cert_file,
+                          i, issuer, i + 1, next);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
+{
+    char **names = realloc(c->names, (c->n_names + 1) * sizeof(*names));
+    char *s = malloc(len + 1);
+
+    if (names == NULL || s == NULL) {
+        free(s);
+        if (names != NULL)
+            c->names = names;
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        s[i] = (char)tolower(p[i]);
+    s[len] = '\0';
+    names[c->n_names++] = s;
+    c->names = names;
+    return 0;
+}
+
+static int
+cert_collect_names(struct tls_cert *c)
+{
+    for (const mbedtls_x509_sequence *s = &c->crt.subject_alt_names; s && s->buf.p; s = s->next)
+        if ((s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME &&
+            (s->buf.tag & MBEDTLS_ASN1_CONTEXT_SPECIFIC) &&
+            cert_add_name(c, s->buf.p, s->buf.len) != 0)
+            return -1;
+    if (c->n_names > 0)
+        return 0;
+    for (const mbedtls_x509_name *n = &c->crt.subject; n && n->oid.p; n = n->next)
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+            return cert_add_name(c, n->val.p, n->val.len);
+    return 0;
+}
+
+int
+tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
+              struct config_errors *errs, bool warn)
+{
+    int ret;
+
+    mbedtls_x509_crt_init(&c->crt);
+    mbedtls_pk_init(&c->key);
+    if (cert_readable(errs, cfg, cc, "certificate", cc->cert_file) != 0 ||
+        cert_readable(errs, cfg, cc, "private key", cc->key_file) != 0)
+        return -1;
+    ret = mbedtls_x509_crt_parse_file(&c->crt, cc->cert_file);
+    if (ret != 0) {
+        cert_err(errs, cfg, cc, "cannot load certificate", cc->cert_file, ret);
+        return -1;
+    }
+    if (cert_load_key(c, cfg, cc, errs) != 0)
+        return -1;
+    if (tls_compat_check_pair(&c->crt.pk, &c->key, NULL, NULL) != 0) {
+        config_errors_add(errs, cfg->path, cc->pos, "private key %s does not match "
+                          "certificate %s", cc->key_file, cc->cert_file);
+        return -1;
+    }
+    if (cert_check_chain(c, cfg, cc, errs) != 0 || cert_check_dates(c, cfg, cc, errs, warn) != 0)
+        return -1;
+    if (cert_collect_names(c) != 0) {
+        config_errors_add(errs, cfg->path, cc->pos, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void
+tls_cert_free(struct tls_cert *c)
+{
+    mbedtls_x509_crt_free(&c->crt);
+    mbedtls_pk_free(&c->key);
+    for (size_t i = 0; i < c->n_names; i++)
+        free(c->names[i]);
+    free(c->names);
+    c->names = NULL;
+    c->n_names = 0;
+}

@@ -1,0 +1,29 @@
+/* tls_cert.h - loading one certificate chain and its key, with the checks
+ * an operator wants at load time rather than from a client. */
+#ifndef TLSTERM_TLS_CERT_H
+#define TLSTERM_TLS_CERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#include "config.h"
+
+#define TLS_CERT_EXPIRY_WARN_DAYS 14
+
+struct tls_cert {
+    mbedtls_x509_crt crt;       /* leaf first, then the chain */
+    mbedtls_pk_context key;     /* mbedtls_pk_free() zeroizes it */
+    char **names;               /* SAN DNS names (CN when no SAN), lower case */
+    size_t n_names;
+};
+
+/* 0, or -1 after adding errors that name the file.  Warnings (expiry)
+ * are logged only when warn is true, so N workers do not repeat them. */
+int tls_cert_load(struct tls_cert *c, const struct config *cfg,
+                  const struct config_cert *cc, struct config_errors *errs, bool warn);
+void tls_cert_free(struct tls_cert *c);
+
+#endif

@@ -1,0 +1,31 @@
+/* tls_ticket.h - session-ticket keys shared by every worker of a process,
+ * and optionally by several processes through a key file.
+ *
+ * Tickets are AES-256-GCM: key name (16) | IV (12) | sealed session | tag
+ * (16), with the key name as additional data.  The key file holds one
+ * base64 line per key (48 bytes: 16-byte name, 32-byte AES key), newest
+ * first; the first encrypts, all decrypt.  Without a file, random keys are
+ * made in-process and rotated every `rotate`, keeping the older keys for
+ * as long as tickets made with them may live. */
+#ifndef TLSTERM_TLS_TICKET_H
+#define TLSTERM_TLS_TICKET_H
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ssl.h>
+
+#include "config.h"
+
+struct tls_tickets;
+
+/* The per-worker side: its RNG makes the IVs. */
+struct tls_ticket_user {
+    struct tls_tickets *ring;
+    mbedtls_ctr_drbg_context *drbg;
+};
+
+struct tls_tickets *tls_tickets_new(const struct config *cfg, struct config_errors *errs);
+void tls_tickets_free(struct tls_tickets *ring);
+void tls_tickets_conf(mbedtls_ssl_config *conf, struct tls_ticket_user *u);
+size_t tls_tickets_key_count(struct tls_tickets *ring);
+
+#endif
