@@ -1,0 +1,126 @@
+"""`tlsterm -t` checks a config, certificates and keys without running:
+exit 0 and "FILE: configuration OK", or exit 1 with every error as
+"FILE:LINE:COL: message" and a count."""
+
+import os
+import re
+
+import pytest
+
+import tlsterm_harness as h
+
+
+def write(tmp_path, text, name="tlsterm.yaml"):
+    p = str(tmp_path / name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+def check(path):
+    return h.run([h.BIN, "-t", "-c", path], timeout=h.T(20))
+
+
+def good_config(certs, cert=None, key=None):
+    cert = cert or certs.rsa_cert
+    key = key or certs.rsa_key
+    return (
+        "workers: 2\n"                                            # 1
+        "log: {level: info}\n"                                    # 2
+        "timeouts: {handshake: 10s, idle: 300s, connect: 5s}\n"   # 3
+        "listeners:\n"                                            # 4
+        "  - name: https\n"                                       # 5
+        "    listen: [\"127.0.0.1:%d\"]\n"                        # 6
+        "    certificates:\n"                                     # 7
+        "      - cert: %s\n"                                      # 8
+        "        key: %s\n"                                       # 9
+        "    backend: app\n"                                      # 10
+        "backends:\n"                                             # 11
+        "  app:\n"                                                # 12
+        "    servers: [\"127.0.0.1:%d\"]\n"                       # 13
+        % (h.free_port(), cert, key, h.free_port()))
+
+
+def errors_of(r, path):
+    """The FILE:LINE:COL error lines, after checking the exit status and
+    the closing count line."""
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 1, "exit %d, stderr:\n%s" % (r.returncode, err)
+    assert r.stdout == b"", r.stdout
+    lines = err.splitlines()
+    m = re.fullmatch(r"(.*): configuration has (\d+) errors?", lines[-1])
+    assert m and m.group(1) == path, lines[-1]
+    errs = [l for l in lines if l.startswith(path + ":") and not l.startswith(path + ": ")]
+    assert len(errs) == int(m.group(2)), err
+    return errs
+
+
+def test_good_config(tmp_path, certs):
+    p = write(tmp_path, good_config(certs))
+    r = check(p)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    assert r.stdout.decode() == "%s: configuration OK\n" % p
+
+
+def test_good_config_relative_paths(tmp_path, certs):
+    """Relative certificate paths are relative to the config file's dir."""
+    os.symlink(certs.ec_cert, str(tmp_path / "c.pem"))
+    os.symlink(certs.ec_key, str(tmp_path / "k.pem"))
+    p = write(tmp_path, good_config(certs, "c.pem", "k.pem"))
+    r = h.run([h.BIN, "-t", "-c", p], cwd="/", timeout=h.T(20))
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+
+
+def test_yaml_syntax_error(tmp_path):
+    p = write(tmp_path, "workers: 2\nlog: @x\n")
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1
+    assert errs[0].startswith(p + ":2:6: "), errs[0]
+
+
+def test_unknown_key(tmp_path, certs):
+    text = good_config(certs).replace("timeouts: {handshake: 10s, idle: 300s, connect: 5s}",
+                                      "timeouts: {handshake: 10s, idel: 300s, connect: 5s}")
+    p = write(tmp_path, text)
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1, errs
+    assert errs[0].startswith(p + ":3:28: "), errs[0]
+    assert "idel" in errs[0] and "did you mean" in errs[0] and "idle" in errs[0], errs[0]
+
+
+def test_every_error_reported(tmp_path, certs):
+    text = good_config(certs).replace("workers: 2", "wrokers: 2") \
+                             .replace("    backend: app", "    backedn: app")
+    p = write(tmp_path, text)
+    errs = errors_of(check(p), p)
+    assert any(e.startswith(p + ":1:1: ") and "wrokers" in e for e in errs), errs
+    assert any(e.startswith(p + ":10:5: ") and "backedn" in e for e in errs), errs
+
+
+def test_missing_certificate_file(tmp_path, certs):
+    missing = str(tmp_path / "no-such-dir" / "cert.pem")
+    p = write(tmp_path, good_config(certs, cert=missing))
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1, errs
+    # the error points into the certificates entry (its line, or the cert's)
+    assert re.match(re.escape(p) + r":8:\d+: ", errs[0]), errs[0]
+    assert missing in errs[0], errs[0]
+
+
+def test_key_does_not_match_certificate(tmp_path, certs):
+    p = write(tmp_path, good_config(certs, key=certs.other_key))
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1, errs
+    assert re.match(re.escape(p) + r":(8|9):\d+: ", errs[0]), errs[0]
+    assert "does not match" in errs[0], errs[0]
+
+
+@pytest.mark.parametrize("bad", ["ECDHE-RSA-AES128-SHA", "NO-SUCH-CIPHER"])
+def test_cipher_not_allowed(tmp_path, certs, bad):
+    text = good_config(certs).replace("log: {level: info}\n",
+                                      "log: {level: info}\ntls: {ciphers: [%s]}\n" % bad)
+    p = write(tmp_path, text)
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1, errs
+    assert errs[0].startswith(p + ":3:17: "), errs[0]
+    assert bad in errs[0], errs[0]
