@@ -19,33 +19,56 @@ show_logs() {
         while read -r f; do echo "== $f"; tail -n 15 "$f"; done
 }
 
+# Adds up the individual tests of one build (cmocka and pytest logs).
+count_tests() {
+    find "$1" -name '*.log' -path '*tests*' ! -name 'test-suite.log' -exec cat {} + |
+        awk '/^\[  PASSED  \] [0-9]+ test/ { print "pass", $4 }
+             /^\[  FAILED  \] [0-9]+ test/ { print "fail", $4 }
+             / in [0-9.]+s/ && /(passed|failed)/ {
+                 for (i = 1; i < NF; i++) {
+                     w = $(i + 1); gsub(/[^a-z]/, "", w)
+                     if ($i ~ /^[0-9]+$/ && w == "passed") print "pass", $i
+                     if ($i ~ /^[0-9]+$/ && w == "failed") print "fail", $i
+                 }
+             }' >>"$top/build/counts"
+}
+
 step() {
     echo "===== $*"
 }
 
-step "1/3 gcc: make distcheck"
-rm -rf build/gcc && mkdir -p build/gcc && cd build/gcc
+rm -rf build && mkdir -p build && : >build/counts
+
+step "1/3 gcc: make check, then make distcheck"
+mkdir -p build/gcc && cd build/gcc
 "$top/configure" -q CC=gcc
 make -s -j"$jobs"
-if ! make -s distcheck DISTCHECK_CONFIGURE_FLAGS="CC=gcc"; then status=1; fi
+if ! make -s check; then status=1; fi
 show_logs . || true
+count_tests .
+if ! make -s distcheck DISTCHECK_CONFIGURE_FLAGS="CC=gcc"; then status=1; fi
 cd "$top"
 
 step "2/3 clang: build with -Werror"
-rm -rf build/clang && mkdir -p build/clang && cd build/clang
+mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang
 if ! make -s -j"$jobs" all; then status=1; fi
 make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse || status=1
 cd "$top"
 
 step "3/3 gcc + ASan + UBSan: make check"
-rm -rf build/asan && mkdir -p build/asan && cd build/asan
+mkdir -p build/asan && cd build/asan
 "$top/configure" -q CC=gcc --enable-sanitizers
 make -s -j"$jobs"
 if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      make -s check; then status=1; fi
 show_logs . || true
+count_tests .
 cd "$top"
 
+passed=$(awk '$1 == "pass" { n += $2 } END { print n + 0 }' build/counts)
+failed=$(awk '$1 == "fail" { n += $2 } END { print n + 0 }' build/counts)
+[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1   # a build or harness failure
 if [ "$status" -eq 0 ]; then echo "run-all: all builds and tests passed"; else echo "run-all: FAILED"; fi
+echo "tests: $passed passed, $failed failed"
 exit "$status"
