@@ -70,6 +70,7 @@ struct conn {
     const struct config_addr *server;
     struct tls_conn *tls;
     bool tls_broken;            /* no close_notify after a TLS error */
+    bool b_drained;             /* last backend read was short: wait for epoll */
     unsigned active;            /* enum conn_wait bits registered */
     unsigned kick;              /* bits to re-run soon: a pump yielded */
     struct event cev_r, cev_w, bev_r, bev_w, timer;
@@ -337,10 +338,15 @@ down_fill(struct conn *c)
     struct half *h = &c->down;
     ssize_t n;
 
+    if (c->b_drained) {         /* see tls_bio_recv(): same reasoning */
+        half_idle(h, WAIT_BREAD);
+        return 0;
+    }
     if (half_buffer(c, h) != 0)
         return 0;
     n = recv(c->bfd, h->buf, c->w->srv->cfg->limits.buffer_size, 0);
     if (n > 0) {
+        c->b_drained = (size_t)n < c->w->srv->cfg->limits.buffer_size;
         h->len = (size_t)n;
         c->t_io = conn_now_ms();
         return 1;
@@ -654,6 +660,10 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
         fired = (what & EV_READ) ? WAIT_CREAD : WAIT_CWRITE;
     else
         fired = (what & EV_READ) ? WAIT_BREAD : WAIT_BWRITE;
+    if (fired == WAIT_CREAD && c->tls != NULL)
+        tls_readable(c->tls);
+    else if (fired == WAIT_BREAD)
+        c->b_drained = false;
     conn_step(c, fired);
     conn_finish(c);
 }

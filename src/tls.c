@@ -53,10 +53,18 @@ struct tls_ctx {
     size_t n_ls;
 };
 
+/* Socket bytes are read in one gulp of up to this much, so a record costs
+ * one recv() instead of two (mbedTLS asks for the 5-byte header, then the
+ * body).  Covers a full 16 KiB record plus its header and AEAD overhead. */
+#define TLS_RBUF_SIZE (16384 + 256 + 5)
+
 struct tls_conn {
     mbedtls_ssl_context ssl;
     const struct tls_listener *l;
     int fd;
+    unsigned char *rbuf;        /* read-ahead, only while it holds bytes */
+    size_t roff, rlen;
+    bool rdrained;              /* the socket had nothing more: wait for epoll */
     int last_ret;               /* last mbedTLS error code */
     int sys_errno;              /* errno behind a NET_*_FAILED */
     bool truncated;             /* peer sent FIN without close_notify */
@@ -85,21 +93,60 @@ tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
     return MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
+static size_t
+tls_rbuf_take(struct tls_conn *t, unsigned char *buf, size_t len)
+{
+    size_t n = t->rlen - t->roff < len ? t->rlen - t->roff : len;
+
+    memcpy(buf, t->rbuf + t->roff, n);
+    t->roff += n;
+    if (t->roff == t->rlen) {       /* idle connections hold no read-ahead */
+        free(t->rbuf);
+        t->rbuf = NULL;
+        t->roff = t->rlen = 0;
+    }
+    return n;
+}
+
+/* A short read means the socket is empty for now: the next read waits for
+ * epoll (level-triggered, so nothing is missed) instead of paying a
+ * recv() that would only say EAGAIN. */
 static int
 tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct tls_conn *t = ctx;
     ssize_t n;
 
-    do
-        n = recv(t->fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (t->rlen > t->roff)
+        return (int)tls_rbuf_take(t, buf, len);
+    if (t->rdrained)
         return MBEDTLS_ERR_SSL_WANT_READ;
+    if (t->rbuf == NULL && (t->rbuf = malloc(TLS_RBUF_SIZE)) == NULL)
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    do
+        n = recv(t->fd, t->rbuf, TLS_RBUF_SIZE, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        t->rdrained = (size_t)n < TLS_RBUF_SIZE;
+        t->rlen = (size_t)n;
+        return (int)tls_rbuf_take(t, buf, len);
+    }
+    free(t->rbuf);
+    t->rbuf = NULL;
+    if (n == 0)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        t->rdrained = true;
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    }
     t->sys_errno = errno;
     return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+void
+tls_readable(struct tls_conn *t)
+{
+    t->rdrained = false;
 }
 
 /* ---- SNI and client certificates ----------------------------------- */
@@ -424,6 +471,7 @@ tls_conn_free(struct tls_conn *t)
     if (t == NULL)
         return;
     mbedtls_ssl_free(&t->ssl);
+    free(t->rbuf);
     free(t->peer);
     free(t);
 }

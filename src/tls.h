@@ -47,6 +47,9 @@ void tls_ctx_free(struct tls_ctx *ctx);
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd);
 void tls_conn_free(struct tls_conn *t);
 
+/* The event loop saw the socket readable: reads may call recv() again. */
+void tls_readable(struct tls_conn *t);
+
 enum tls_status tls_handshake(struct tls_conn *t);
 /* *n is set to the bytes moved when TLS_OK is returned. */
 enum tls_status tls_read(struct tls_conn *t, void *buf, size_t len, size_t *n);
