@@ -269,6 +269,9 @@ main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
+    /* A reload request during start-up must not kill the process; the
+     * event loop takes SIGHUP over once it runs. */
+    signal(SIGHUP, SIG_IGN);
     cfg = load_checked(opt.config_path, &sh, &tls);
     if (cfg == NULL)
         return 1;

@@ -16,7 +16,9 @@ SOCKET_SLACK = 64 << 20             # kernel buffers between client and backend
 
 
 class SlowSink(h.Backend):
-    """Reads 64 KiB every 50 ms until EOF."""
+    """Reads 64 KiB every 50 ms (at full speed once .slow is False) until EOF."""
+
+    slow = True
 
     async def handle(self, reader, writer, conn):
         while True:
@@ -24,7 +26,8 @@ class SlowSink(h.Backend):
             if not b:
                 break
             conn["received"] += len(b)
-            await asyncio.sleep(0.05)       # the backend is slow on purpose
+            if self.slow:
+                await asyncio.sleep(0.05)   # the backend is slow on purpose
 
 
 def test_slow_backend(certs, backend, tlsterm):
@@ -54,6 +57,7 @@ def test_slow_backend(certs, backend, tlsterm):
         assert h.https_get(d.addr("web"), certs.rsa_cert)[1] == h.BODY
     finally:
         s.close()
+        sink.slow = False                   # let it drain what is in flight
     sink.wait_conns(1, timeout=h.T(15))
     got = sink.conns[0]["received"]
     assert got > 0
