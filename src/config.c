@@ -75,7 +75,10 @@ errors_vadd(struct config_errors *errs, const char *file, struct config_pos pos,
 
     if (vasprintf(&msg, fmt, ap) < 0)
         return;
-    if (asprintf(&line, "%s:%d:%d: %s", file, pos.line, pos.col, msg) < 0)
+    /* Problems with no place in the file (it cannot be opened, a file it
+     * names is bad) are "FILE: message", not a made-up "FILE:0:0:". */
+    if ((pos.line > 0 ? asprintf(&line, "%s:%d:%d: %s", file, pos.line, pos.col, msg)
+                      : asprintf(&line, "%s: %s", file, msg)) < 0)
         line = NULL;
     free(msg);
     if (line == NULL)

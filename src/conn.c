@@ -493,8 +493,15 @@ conn_handshake(struct conn *c)
 {
     enum tls_status st;
 
-    /* TLS state is allocated only once the client has sent something. */
+    /* TLS state is allocated only once the client has sent something; a
+     * connect-and-close (a health check) is told apart from a failed
+     * handshake. */
     if (c->tls == NULL) {
+        char b;
+        if (recv(c->cfd, &b, 1, MSG_PEEK) == 0) {
+            conn_close(c, "client closed before sending anything");
+            return;
+        }
         c->tls = tls_conn_new(c->w->tls, c->l->lidx, c->cfd);
         if (c->tls == NULL) {
             conn_close(c, "out of memory for TLS session");

@@ -262,7 +262,7 @@ static struct bad bad_configs[] = {
     { "syntax", { "3:14: YAML syntax error: mapping values are not allowed in this context" } },
     { "syntax_indent", { "4:4: YAML syntax error: did not find expected '-' indicator "
                          "(while parsing a block collection at line 2, column 3)" } },
-    { "does-not-exist", { "0:0: cannot open: No such file or directory" } },
+    { "does-not-exist", { " cannot open: No such file or directory" } },
     { "empty", { "1:1: config is empty (expected a mapping with at least "
                  "\"listeners\" and \"backends\")" } },
     { "comments_only", { "1:1: config is empty (expected a mapping with at least "
@@ -332,7 +332,7 @@ static struct bad bad_configs[] = {
     { "listener_key_typo", { "6:5: unknown key \"backedn\" (did you mean \"backend\"?)" } },
     { "yaml_bad_token", { "2:6: YAML syntax error: found character that cannot start any token" } },
     { "yaml_undefined_alias", { "1:12: YAML syntax error: found undefined alias" } },
-    { "yaml_not_utf8", { "0:0: YAML syntax error: invalid leading UTF-8 octet (at byte 10)" } },
+    { "yaml_not_utf8", { " YAML syntax error: invalid leading UTF-8 octet (at byte 10)" } },
     { "non_string_key", { "1:3: keys must be strings" } },
     { "listener_not_map", { "1:13: each entry of \"listeners\" must be a mapping" } },
     { "backend_not_map", { "8:8: backend \"app\" must be a mapping with \"servers\"" } },
@@ -442,7 +442,7 @@ test_directory(void **state)
     (void)state;
     assert_null(config_load(CONFIGS, &errs));
     assert_int_equal(errs.n, 1);
-    assert_string_equal(errs.msgs[0], CONFIGS ":0:0: cannot open: Is a directory");
+    assert_string_equal(errs.msgs[0], CONFIGS ": cannot open: Is a directory");
     config_errors_free(&errs);
 }
 
@@ -458,7 +458,7 @@ test_errors_accumulate(void **state)
     fixture_path(path, sizeof(path), "workers_lots");
     assert_null(config_load(path, &errs));
     assert_int_equal(errs.n, 2);
-    assert_string_equal(errs.msgs[0], "x.yaml:0:0: first 1");
+    assert_string_equal(errs.msgs[0], "x.yaml: first 1");
     fixture_path(path, sizeof(path), "minimal");
     {
         struct config *cfg = config_load(path, &errs);
