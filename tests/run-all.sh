@@ -53,7 +53,7 @@ step "2/3 clang: build with -Werror"
 mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang
 if ! make -s -j"$jobs" all; then status=1; fi
-make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse || status=1
+make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni || status=1
 cd "$top"
 
 step "3/3 gcc + ASan + UBSan: make check"
