@@ -856,7 +856,8 @@ sni_pattern(struct ctx *c, const yaml_node_t *v, const char *s)
     const char *name = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
     char *out;
 
-    if (*name == '\0' || strlen(s) > 253 || strchr(name, '*') != NULL ||
+    if (*name == '\0' || strlen(s) > 253 ||
+        name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "_.-")] ||
         name[0] == '.' || name[strlen(name) - 1] == '.' || strstr(name, "..") != NULL ||
         (name != s && strchr(name, '.') == NULL)) {
         cerr(c, v, "invalid sni \"%s\": expected a host name or \"*.\" and a domain", s);

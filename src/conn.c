@@ -79,7 +79,7 @@ struct conn {
     uint64_t t_start, t_hs, t_phase, t_io;  /* monotonic ms */
     char peer[64];
     const char *reason;
-    char reason_buf[192];
+    char reason_buf[512];
 };
 
 static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
@@ -119,7 +119,7 @@ conn_closef(struct conn *c, const char *fmt, ...)
 static void
 conn_close_tls(struct conn *c, const char *what)
 {
-    char err[128];
+    char err[400];
 
     c->tls_broken = true;
     conn_closef(c, "%s: %s", what, tls_last_error(c->tls, err, sizeof(err)));

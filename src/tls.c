@@ -70,6 +70,7 @@ struct tls_conn {
     bool truncated;             /* peer sent FIN without close_notify */
     bool established;
     bool resumed;
+    bool too_deep;              /* client chain exceeded verify_depth */
     struct tls_peer *peer;      /* client certificate, when one was sent */
     char sni[256];
 };
@@ -174,16 +175,19 @@ tls_sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, size_t 
     return 0;
 }
 
-/* Enforces verify_depth the way OpenSSL counts it: the trusted CA may sit
+/* Per connection, so a failure can say the chain was too long.  Enforces
+ * verify_depth the way OpenSSL counts it: the trusted CA may sit
  * at most that many steps above the client certificate. */
 static int
 tls_verify_cb(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
-    const struct tls_listener *l = p;
+    struct tls_conn *t = p;
 
     (void)crt;
-    if ((unsigned)depth > l->lc->client_auth.verify_depth)
+    if ((unsigned)depth > t->l->lc->client_auth.verify_depth) {
         *flags |= MBEDTLS_X509_BADCERT_OTHER;
+        t->too_deep = true;
+    }
     return 0;
 }
 
@@ -219,7 +223,6 @@ tls_client_auth_setup(struct tls_listener *l, const struct config *cfg,
                                             ? MBEDTLS_SSL_VERIFY_REQUIRED
                                             : MBEDTLS_SSL_VERIFY_OPTIONAL);
     mbedtls_ssl_conf_ca_chain(&l->conf, &l->ca, l->has_crl ? &l->crl : NULL);
-    mbedtls_ssl_conf_verify(&l->conf, tls_verify_cb, l);
     return 0;
 }
 
@@ -332,15 +335,16 @@ tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared
         return -1;
     for (size_t i = 0; i < lc->n_certs; i++, l->n_certs++)
         tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, !sh->warned);
-    if (errs->n != before || tls_sni_build(l, cfg, errs) != 0 || errs->n != before ||
-        tls_client_auth_setup(l, cfg, errs) != 0)
+    if (errs->n != before || tls_sni_build(l, cfg, errs) != 0 || errs->n != before)
         return -1;
     if (tls_conf_setup(l, ctx, sh, cfg) != 0) {
         config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot set up TLS",
                           lc->name);
         return -1;
     }
-    return 0;
+    /* After tls_conf_setup(): mbedtls_ssl_config_defaults() resets the
+     * authentication mode and CA chain. */
+    return tls_client_auth_setup(l, cfg, errs);
 }
 
 static void
@@ -462,6 +466,8 @@ tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd)
     }
     mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
     tls_compat_set_user(&t->ssl, t);
+    if (t->l->lc->client_auth.mode != CLIENT_AUTH_NONE)
+        mbedtls_ssl_set_verify(&t->ssl, tls_verify_cb, t);
     return t;
 }
 
@@ -517,6 +523,9 @@ tls_peer_record(struct tls_conn *t)
         snprintf(p->sha256 + 2 * i, 3, "%02x", hash[i]);
     if (flags == 0)
         snprintf(p->verify, sizeof(p->verify), "ok");
+    else if (t->too_deep)
+        snprintf(p->verify, sizeof(p->verify), "chain longer than verify_depth %u",
+                 t->l->lc->client_auth.verify_depth);
     else
         mbedtls_x509_crt_verify_info(p->verify, sizeof(p->verify), "", flags);
     p->verify[strcspn(p->verify, "\n")] = '\0';
@@ -587,7 +596,7 @@ tls_close_notify(struct tls_conn *t)
 const char *
 tls_last_error(struct tls_conn *t, char *buf, size_t len)
 {
-    char msg[160], why[160] = "";
+    char msg[160], why[200] = "";
 
     if (t->sys_errno != 0)
         return strerror_r(t->sys_errno, buf, len);   /* GNU variant */
@@ -596,7 +605,10 @@ tls_last_error(struct tls_conn *t, char *buf, size_t len)
     if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
         return "close_notify";
     mbedtls_strerror(t->last_ret, msg, sizeof(msg));
-    if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+    if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && t->too_deep)
+        snprintf(why, sizeof(why), ": the client's chain is longer than verify_depth %u",
+                 t->l->lc->client_auth.verify_depth);
+    else if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
         mbedtls_x509_crt_verify_info(why, sizeof(why), ": ",
                                      mbedtls_ssl_get_verify_result(&t->ssl));
         why[strcspn(why, "\n")] = '\0';

@@ -11,7 +11,9 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/version.h>
 
 #include "log.h"
 #include "tls_cert.h"
@@ -84,6 +86,14 @@ cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_
     if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s: wrong passphrase in %s",
                           cc->key_file, cc->key_passphrase_file);
+        return -1;
+    }
+    if (ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE ||
+        ret == MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE + MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE) {
+        config_errors_add(errs, cfg->path, cc->pos, "private key %s is encrypted with a "
+                          "cipher mbedTLS %s cannot decrypt (PKCS#8 with AES); re-encrypt it "
+                          "as traditional PEM: openssl pkey -in KEY -aes256 -traditional "
+                          "-out NEWKEY", cc->key_file, MBEDTLS_VERSION_STRING);
         return -1;
     }
     if (ret != 0) {
@@ -239,14 +249,16 @@ tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_
         cert_err(errs, cfg, cc, "cannot load certificate", cc->cert_file, ret);
         return -1;
     }
-    if (cert_load_key(c, cfg, cc, errs) != 0)
+    /* Chain order first: with the chain reversed the "leaf" is an issuer,
+     * and "key does not match" would send the operator the wrong way. */
+    if (cert_check_chain(c, cfg, cc, errs) != 0 || cert_load_key(c, cfg, cc, errs) != 0)
         return -1;
     if (tls_compat_check_pair(&c->crt.pk, &c->key, NULL, NULL) != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s does not match "
                           "certificate %s", cc->key_file, cc->cert_file);
         return -1;
     }
-    if (cert_check_chain(c, cfg, cc, errs) != 0 || cert_check_dates(c, cfg, cc, errs, warn) != 0)
+    if (cert_check_dates(c, cfg, cc, errs, warn) != 0)
         return -1;
     if ((ret = cert_key_as_ecdsa(c)) != 0) {
         cert_err(errs, cfg, cc, "cannot use private key", cc->key_file, ret);
