@@ -119,7 +119,7 @@ cert_time(const mbedtls_x509_time *t)
 
 static int
 cert_check_dates(const struct tls_cert *c, const struct config *cfg,
-                 const struct config_cert *cc, struct config_errors *errs, bool warn)
+                 const struct config_cert *cc, struct config_errors *errs)
 {
     const mbedtls_x509_time *to = &c->crt.valid_to, *from = &c->crt.valid_from;
     double days = difftime(cert_time(to), time(NULL)) / 86400.0;
@@ -137,8 +137,6 @@ cert_check_dates(const struct tls_cert *c, const struct config *cfg,
                           to->hour, to->min, to->sec);
         return -1;
     }
-    if (!warn)
-        return 0;
     if (days < 0)
         log_warn("certificate %s expired on %04d-%02d-%02d; serving it (allow_expired)",
                  cc->cert_file, to->year, to->mon, to->day);
@@ -235,7 +233,7 @@ cert_key_as_ecdsa(struct tls_cert *c)
 
 int
 tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
-              struct config_errors *errs, bool warn)
+              struct config_errors *errs, bool first)
 {
     int ret;
 
@@ -251,14 +249,15 @@ tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_
     }
     /* Chain order first: with the chain reversed the "leaf" is an issuer,
      * and "key does not match" would send the operator the wrong way. */
-    if (cert_check_chain(c, cfg, cc, errs) != 0 || cert_load_key(c, cfg, cc, errs) != 0)
+    if ((first && cert_check_chain(c, cfg, cc, errs) != 0) ||
+        cert_load_key(c, cfg, cc, errs) != 0)
         return -1;
-    if (tls_compat_check_pair(&c->crt.pk, &c->key, NULL, NULL) != 0) {
+    if (first && tls_compat_check_pair(&c->crt.pk, &c->key, NULL, NULL) != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s does not match "
                           "certificate %s", cc->key_file, cc->cert_file);
         return -1;
     }
-    if (cert_check_dates(c, cfg, cc, errs, warn) != 0)
+    if (first && cert_check_dates(c, cfg, cc, errs) != 0)
         return -1;
     if ((ret = cert_key_as_ecdsa(c)) != 0) {
         cert_err(errs, cfg, cc, "cannot use private key", cc->key_file, ret);

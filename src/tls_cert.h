@@ -20,10 +20,13 @@ struct tls_cert {
     size_t n_names;
 };
 
-/* 0, or -1 after adding errors that name the file.  Warnings (expiry)
- * are logged only when warn is true, so N workers do not repeat them. */
+/* 0, or -1 after adding errors that name the file.  The first load of a
+ * configuration checks everything and logs warnings (expiry); the loads
+ * for further workers (first == false) only parse, since the same files
+ * passed a moment ago: a key-pair check costs a scalar multiplication,
+ * which adds up over 1000 certificates and N workers. */
 int tls_cert_load(struct tls_cert *c, const struct config *cfg,
-                  const struct config_cert *cc, struct config_errors *errs, bool warn);
+                  const struct config_cert *cc, struct config_errors *errs, bool first);
 void tls_cert_free(struct tls_cert *c);
 
 #endif
