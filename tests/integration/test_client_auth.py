@@ -210,9 +210,6 @@ def test_missing_ca_is_a_config_error(certs, pk, tmp_path):
     del cfg["listeners"][0]["client_auth"]["ca"]
     cfg["listeners"][0]["certificates"] = [{"cert": certs.rsa_cert, "key": certs.rsa_key}]
     p = str(tmp_path / "t.yaml")
-    with open(p, "w") as f:
-        f.write(h.to_yaml(cfg) + "\n")
-    r = h.run([h.BIN, "-t", "-c", p], timeout=h.T(20))
-    err = r.stderr.decode(errors="replace")
-    assert r.returncode == 1, err
+    rc, _, err = h.check_config(p, cfg)
+    assert rc == 1, err
     assert re.search(re.escape(p) + r":\d+:\d+: .*\bca\b", err), err

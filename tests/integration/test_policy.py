@@ -195,15 +195,7 @@ def test_client_renegotiation_fails(certs, daemon):
             r"<<< .*Alert", out().split("RENEGOTIATING", 1)[-1]), h.T(10),
             "an answer to the renegotiation request")
     finally:
-        try:
-            p.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            p.wait(timeout=h.T(10))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        h.end_process(p)
         t.join(h.T(5))
     after = out().split("RENEGOTIATING", 1)[1]
     assert not re.search(r"<<< .*ServerHello", after), "renegotiation happened:\n" + after
@@ -234,10 +226,7 @@ def check(tmp_path, certs, tls):
     cfg = h.one_listener(h.free_port(), tls=tls)
     cfg["listeners"][0]["certificates"] = [{"cert": certs.rsa_cert, "key": certs.rsa_key}]
     p = str(tmp_path / "t.yaml")
-    with open(p, "w") as f:
-        f.write(h.to_yaml(cfg) + "\n")
-    r = h.run([h.BIN, "-t", "-c", p], timeout=h.T(20))
-    return p, r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    return (p,) + h.check_config(p, cfg)
 
 
 @pytest.mark.parametrize("names", [

@@ -28,15 +28,7 @@ def test_client_renegotiation_refused(certs, http_backend, tlsterm):
                      ("no_renegotiation" in out() or "ServerHello" in out().split("RENEGOTIATING")[1]),
                      h.T(10), "the server's answer to the renegotiation")
     finally:
-        try:
-            p.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            p.wait(timeout=h.T(10))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=h.T(10))
+        h.end_process(p)
         reader.join(h.T(5))
     after = out().split("RENEGOTIATING", 1)[1]
     assert not re.search(r"<<< .*Handshake .*ServerHello", after), after

@@ -138,11 +138,8 @@ def test_bad_key_file_is_a_config_error(certs, tmp_path):
     cfg = res_config(h.free_port(), tls={"tickets": {"key_file": bad}})
     cfg["listeners"][0]["certificates"] = [{"cert": certs.rsa_cert, "key": certs.rsa_key}]
     p = str(tmp_path / "t.yaml")
-    with open(p, "w") as f:
-        f.write(h.to_yaml(cfg) + "\n")
-    r = h.run([h.BIN, "-t", "-c", p], timeout=h.T(20))
-    err = r.stderr.decode(errors="replace")
-    assert r.returncode == 1, err
+    rc, _, err = h.check_config(p, cfg)
+    assert rc == 1, err
     assert "ticket key file %s line 2: expected base64 of 48 random bytes" % bad in err, err
 
 

@@ -85,10 +85,8 @@ def check(tmp_path, routes, backends=("app", "api")):
                      "certificates": [{"cert": "c.pem", "key": "k.pem"}], "backend": "app",
                      "routes": routes}], {b: h.free_port() for b in backends})
     p = str(tmp_path / "t.yaml")
-    with open(p, "w") as f:
-        f.write(h.to_yaml(cfg) + "\n")
-    r = h.run([h.BIN, "-t", "-c", p], timeout=h.T(20))
-    return p, r.returncode, r.stderr.decode(errors="replace")
+    rc, _, err = h.check_config(p, cfg)
+    return p, rc, err
 
 
 def test_route_to_unknown_backend_is_an_error(tmp_path, certs):

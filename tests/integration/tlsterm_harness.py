@@ -896,6 +896,29 @@ def run(cmd, input=None, timeout=None, **kw):
     return subprocess.run(cmd, input=input, capture_output=True, timeout=timeout or T(30), **kw)
 
 
+def end_process(p, timeout=None):
+    """Closes the stdin of an interactive client (s_client) and waits for
+    it to exit, killing it at the deadline."""
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    try:
+        p.wait(timeout=timeout or T(10))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=timeout or T(10))
+
+
+def check_config(path, cfg, timeout=None):
+    """Writes cfg (a config dict) to path and runs `tlsterm -t -c path`.
+    Returns (returncode, stdout, stderr) with the output as text."""
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    r = run([BIN, "-t", "-c", path], timeout=timeout or T(20))
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
 def closed_by_peer(sock, timeout):
     """Waits until the peer closes a plain TCP socket: returns 'eof',
     'reset', or 'data:<bytes>' when the peer sent something first;
