@@ -58,12 +58,21 @@ struct tls_ctx {
  * body).  Covers a full 16 KiB record plus its header and AEAD overhead. */
 #define TLS_RBUF_SIZE (16384 + 256 + 5)
 
+/* mbedTLS sends every handshake message as soon as it is written: seven
+ * send() calls for one full handshake, each a loopback/NIC round of its own.
+ * The bio collects a flight and sends it once mbedTLS waits for the peer,
+ * as OpenSSL's buffering BIO does.  A flight larger than this (a very long
+ * chain) is sent in pieces. */
+#define TLS_WBUF_MAX (64 * 1024)
+
 struct tls_conn {
     mbedtls_ssl_context ssl;
     const struct tls_listener *l;
     int fd;
     unsigned char *rbuf;        /* read-ahead, only while it holds bytes */
     size_t roff, rlen;
+    unsigned char *wbuf;        /* handshake flight, only during the handshake */
+    size_t woff, wlen, wcap;
     bool rdrained;              /* the socket had nothing more: wait for epoll */
     int last_ret;               /* last mbedTLS error code */
     int sys_errno;              /* errno behind a NET_*_FAILED */
@@ -78,9 +87,8 @@ struct tls_conn {
 /* ---- bio: the raw non-blocking socket ---------------------------- */
 
 static int
-tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+tls_sock_send(struct tls_conn *t, const unsigned char *buf, size_t len)
 {
-    struct tls_conn *t = ctx;
     ssize_t n;
 
     do
@@ -92,6 +100,55 @@ tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
         return MBEDTLS_ERR_SSL_WANT_WRITE;
     t->sys_errno = errno;
     return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+/* Sends what the handshake collected; 0 once all of it is out. */
+static int
+tls_wflush(struct tls_conn *t)
+{
+    while (t->woff < t->wlen) {
+        int n = tls_sock_send(t, t->wbuf + t->woff, t->wlen - t->woff);
+
+        if (n < 0)
+            return n;
+        t->woff += (size_t)n;
+    }
+    t->woff = t->wlen = 0;
+    return 0;
+}
+
+static int
+tls_wbuf_append(struct tls_conn *t, const unsigned char *buf, size_t len)
+{
+    if (t->wlen + len > t->wcap) {
+        size_t cap = t->wcap ? t->wcap * 2 : 4096;
+        unsigned char *nb;
+
+        while (cap < t->wlen + len)
+            cap *= 2;
+        if ((nb = realloc(t->wbuf, cap)) == NULL)
+            return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+        t->wbuf = nb;
+        t->wcap = cap;
+    }
+    memcpy(t->wbuf + t->wlen, buf, len);
+    t->wlen += len;
+    return (int)len;
+}
+
+static int
+tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct tls_conn *t = ctx;
+    int ret;
+
+    if (t->established && t->wlen == 0)
+        return tls_sock_send(t, buf, len);
+    if (t->wlen + len > TLS_WBUF_MAX && (ret = tls_wflush(t)) != 0)
+        return ret;
+    if (len > TLS_WBUF_MAX)
+        return tls_sock_send(t, buf, len);
+    return tls_wbuf_append(t, buf, len);
 }
 
 static size_t
@@ -478,6 +535,7 @@ tls_conn_free(struct tls_conn *t)
         return;
     mbedtls_ssl_free(&t->ssl);
     free(t->rbuf);
+    free(t->wbuf);
     free(t->peer);
     free(t);
 }
@@ -534,6 +592,23 @@ tls_peer_record(struct tls_conn *t)
 
 /* Stepwise, so that whether the session was resumed can be seen before
  * mbedTLS frees its handshake state. */
+/* The collected flight goes out when mbedTLS waits for the client, when
+ * the handshake is over, and (best effort) when it failed, so the client
+ * still gets the alert that says why. */
+static int
+tls_handshake_flush(struct tls_conn *t, int ret)
+{
+    int f;
+
+    if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ) {
+        if (ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+            (void)tls_wflush(t);
+        return ret;
+    }
+    f = tls_wflush(t);
+    return f != 0 ? f : ret;
+}
+
 enum tls_status
 tls_handshake(struct tls_conn *t)
 {
@@ -544,8 +619,12 @@ tls_handshake(struct tls_conn *t)
         if (tls_compat_hs_resumed(&t->ssl))
             t->resumed = true;
     }
+    ret = tls_handshake_flush(t, ret);
     if (ret == 0) {
         t->established = true;
+        free(t->wbuf);
+        t->wbuf = NULL;
+        t->wcap = 0;
         tls_peer_record(t);
         return TLS_OK;
     }
