@@ -598,7 +598,8 @@ conn_free(struct conn *c)
         event_del(&c->bev_w);
         close(c->bfd);
     }
-    conn_drain_client(c->cfd);
+    if (!c->up.eof)
+        conn_drain_client(c->cfd);
     close(c->cfd);
     tls_conn_free(c->tls);
     free(c->up.buf);
