@@ -378,10 +378,10 @@ def to_ms(v):
     return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
 
 
-def test_wrk(proc, port, secs):
+def test_wrk(proc, port, secs, scheme="https"):
     cpu0 = tree_cpu(proc.pid)
     r = run(pinned(OTHER_CPU, ["wrk", "-t1", "-c64", "-d%ds" % secs, "--latency",
-                               "https://127.0.0.1:%d/100b" % port]), timeout=secs + 60)
+                               "%s://127.0.0.1:%d/100b" % (scheme, port)]), timeout=secs + 60)
     cpu1 = tree_cpu(proc.pid)
     out = r.stdout
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
@@ -414,6 +414,29 @@ def test_bulk(proc, port, upload_file, direction):
         raise RuntimeError("bulk %s: %d bytes, http %s" % (direction, n, code))
     return {"mib_per_s": n / t / (1 << 20), "cpu_s_per_gib": (cpu1 - cpu0) / (n / (1 << 30)),
             "_cipher": m.group(2) if m else "?"}
+
+
+def relay_floor(tmp, bport, runs, secs, floor, tsv):
+    """Keep-alive CPU per request of tests/bench/relay_floor.c (plain TCP, no
+    TLS, the four socket calls a relayed request needs): what the kernel
+    charges any proxy on this machine."""
+    binary = os.path.join(tmp, "relay_floor")
+    subprocess.run(["cc", "-O2", "-o", binary, os.path.join(HERE, "relay_floor.c")], check=True)
+    q = free_port()
+    p = spawn(pinned(PROXY_CPU, [binary, str(q), str(bport)]), stdout=subprocess.DEVNULL,
+              stderr=open(tmp + "/relay_floor.log", "w"))
+    wait_port(q, p)
+    rl = []
+    for i in range(runs):
+        log("relay floor keep-alive run", i + 1)
+        rl.append(test_wrk(p, q, secs, "http"))
+    stop(p)
+    started.remove(p)
+    for key in ("cpu_us_per_req", "p99_ms", "req_per_s"):
+        floor["relay_" + key] = med(rl, key)
+        for i, r in enumerate(rl):
+            tsv.append(("-", "relay_floor", "relay_floor", key, str(i + 1), r[key]))
+        tsv.append(("-", "relay_floor", "relay_floor", key, "median", floor["relay_" + key]))
 
 
 def set_sysctl(path, value):
@@ -535,6 +558,7 @@ def main():
         meta["versions"] = versions(tlsterm)
         certs = make_certs(tmp)
         nginx, bport, upfile = start_nginx(tmp)
+        relay_floor(tmp, bport, runs, wrk_secs, floor, tsv)
         # 50k backend connections from one address need more than 28k ports
         set_sysctl("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535")
         for cpass in ("ecdsa", "rsa"):
@@ -695,6 +719,8 @@ def render(res, floor, meta, quick):
     w("## Crypto floor (mbedTLS on this CPU)\n")
     w("| primitive | value |\n|---|---:|")
     for k, v in floor.items():
+        if k.startswith("relay_"):
+            continue
         unit = "µs/op" if not k.endswith("16k") else "CPU s/GiB"
         w("| %s | %s %s |" % (k, fmt(v), unit))
     w("")
@@ -776,6 +802,13 @@ def render(res, floor, meta, quick):
         h = med(res[cpass]["keepalive"]["hitch"], "cpu_us_per_req")
         t99 = med(res[cpass]["keepalive"]["tlsterm"], "p99_ms")
         h99 = med(res[cpass]["keepalive"]["hitch"], "p99_ms")
+        rf = floor.get("relay_cpu_us_per_req", float("nan"))
+        w("Relay floor (`tests/bench/relay_floor.c`: plain TCP, no TLS, one recv and one send per event, same "
+          "wrk load over http): **%s µs/req** (%s req/s, p99 %s ms). tlsterm = %s × this floor, hitch = %s ×, "
+          "HAProxy = %s ×.\n" % (fmt(rf), fmt(floor.get("relay_req_per_s", float("nan")), 0),
+                                 fmt(floor.get("relay_p99_ms", float("nan")), 2), fmt(ratio(t, rf), 2),
+                                 fmt(ratio(h, rf), 2),
+                                 fmt(ratio(med(res[cpass]["keepalive"]["haproxy"], "cpu_us_per_req"), rf), 2)))
         targets.append(("Keep-alive (%s): CPU/req ≤ 0.8 × hitch" % cpass.upper(),
                         "%s µs vs 0.8 × %s = %s µs" % (fmt(t), fmt(h), fmt(0.8 * h)), t <= 0.8 * h))
         targets.append(("Keep-alive (%s): p99 ≤ hitch" % cpass.upper(),
