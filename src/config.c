@@ -11,8 +11,10 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -777,6 +779,67 @@ on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     memcpy((char *)obj + k->off, &path, sizeof(path));
 }
 
+static void
+on_log_target(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    static const char *const names[] = { "stderr", "syslog", "file", NULL };
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "stderr, syslog or file");
+
+    if (s == NULL)
+        return;
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            cfg->log_target = (enum log_target)i;
+            return;
+        }
+    }
+    cerr(c, v, "invalid target \"%s\": expected stderr, syslog or file", s);
+}
+
+/* Names are looked up now, so "tlsterm -t" reports an unknown user. */
+static void
+on_user(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "a user name");
+    struct passwd *pw;
+
+    if (s == NULL)
+        return;
+    pw = getpwnam(s);
+    if (pw == NULL) {
+        cerr(c, v, "unknown user \"%s\"", s);
+        return;
+    }
+    cfg->run_as.user = strdup(s);
+    cfg->run_as.uid = pw->pw_uid;
+    if (cfg->run_as.group == NULL)
+        cfg->run_as.gid = pw->pw_gid;
+    if (cfg->run_as.user == NULL)
+        oom(c, v);
+}
+
+static void
+on_group(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config *cfg = obj;
+    const char *s = want_text(c, k->name, v, "a group name");
+    struct group *gr;
+
+    if (s == NULL)
+        return;
+    gr = getgrnam(s);
+    if (gr == NULL) {
+        cerr(c, v, "unknown group \"%s\"", s);
+        return;
+    }
+    cfg->run_as.group = strdup(s);
+    cfg->run_as.gid = gr->gr_gid;
+    if (cfg->run_as.group == NULL)
+        oom(c, v);
+}
+
 static const struct key_spec cert_keys[] = {
     { "cert", on_path, offsetof(struct config_cert, cert_file), NULL, true },
     { "key", on_path, offsetof(struct config_cert, key_file), NULL, true },
@@ -1041,6 +1104,9 @@ on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 static const struct key_spec log_keys[] = {
     { "level", on_level, 0, NULL, false },
+    { "target", on_log_target, 0, NULL, false },
+    { "file", on_path, offsetof(struct config, log_file), NULL, false },
+    { "access", on_bool, offsetof(struct config, log_access), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -1048,6 +1114,7 @@ static const struct key_spec timeout_keys[] = {
     { "handshake", on_timeout, offsetof(struct config, timeouts.handshake_ms), NULL, false },
     { "idle", on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
     { "connect", on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
+    { "drain", on_timeout, offsetof(struct config, timeouts.drain_ms), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -1087,6 +1154,8 @@ static const struct key_spec tls_keys[] = {
 
 static const struct key_spec top_keys[] = {
     { "workers", on_count, offsetof(struct config, workers), &workers_kind, false },
+    { "user", on_user, 0, NULL, false },
+    { "group", on_group, 0, NULL, false },
     { "log", on_submap, 0, log_keys, false },
     { "timeouts", on_submap, 0, timeout_keys, false },
     { "limits", on_submap, 0, limit_keys, false },
@@ -1366,6 +1435,25 @@ ids_dup(const int *ids)
     return copy;
 }
 
+/* log.file goes with log.target: file, and only with it. */
+static void
+check_log_target(struct ctx *c, yaml_node_t *root)
+{
+    struct config *cfg = c->cfg;
+
+    if (cfg->log_target == LOG_TARGET_FILE && cfg->log_file == NULL)
+        cerr(c, root, "log: target \"file\" needs \"file: PATH\"");
+    else if (cfg->log_target != LOG_TARGET_FILE && cfg->log_file != NULL)
+        cerr(c, root, "log: \"file\" is only used with \"target: file\"");
+}
+
+static void
+check_run_as(struct ctx *c, yaml_node_t *root)
+{
+    if (c->cfg->run_as.group != NULL && c->cfg->run_as.user == NULL)
+        cerr(c, root, "\"group\" needs \"user\": tlsterm changes both or neither");
+}
+
 static struct config *
 config_new(const char *path)
 {
@@ -1379,6 +1467,8 @@ config_new(const char *path)
     cfg->timeouts.handshake_ms = 10 * 1000;
     cfg->timeouts.idle_ms = 300 * 1000;
     cfg->timeouts.connect_ms = 5 * 1000;
+    cfg->timeouts.drain_ms = 30 * 1000;
+    cfg->log_access = true;
     cfg->limits.max_connections = 100000;
     cfg->limits.buffer_size = 16 * 1024;
     cfg->tls.min_version = 3;
@@ -1419,6 +1509,8 @@ config_walk(struct ctx *c, yaml_node_t *root)
         c->cfg->tls.tickets.lifetime_ms = c->cfg->tls.tickets.rotate_ms;
     check_backend_refs(c);
     check_listen_dups(c);
+    check_log_target(c, root);
+    check_run_as(c, root);
 }
 
 struct config *
@@ -1481,6 +1573,9 @@ config_free(struct config *cfg)
     free(cfg->tls.ciphersuites);
     free(cfg->tls.curves);
     free(cfg->tls.tickets.key_file);
+    free(cfg->log_file);
+    free(cfg->run_as.user);
+    free(cfg->run_as.group);
     free(cfg->path);
     free(cfg);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -92,10 +93,20 @@ struct config {
     char *path;                 /* as given on the command line */
     unsigned workers;           /* 0 = auto (one per CPU) */
     enum log_level log_level;
+    enum log_target log_target; /* default stderr */
+    char *log_file;             /* set exactly when log_target is file */
+    bool log_access;            /* one info line per connection; default true */
+    struct {
+        char *user;             /* NULL: keep the identity we started with */
+        char *group;            /* NULL: the user's primary group */
+        uid_t uid;              /* resolved at load time */
+        gid_t gid;
+    } run_as;
     struct {
         uint64_t handshake_ms;  /* default 10s */
         uint64_t idle_ms;       /* default 300s */
         uint64_t connect_ms;    /* default 5s */
+        uint64_t drain_ms;      /* SIGTERM grace for open connections, default 30s */
     } timeouts;
     struct {
         unsigned max_connections;   /* default 100000 */
@@ -131,5 +142,8 @@ int config_parse_uint(const char *s, uint64_t *out);
  * resolve is true (backends); listeners take numeric addresses or "*". */
 int config_parse_addr(const char *s, bool resolve, struct config_addr *out,
                       const char **why);
+/* The same canonical text for a socket's address (socket activation). */
+int config_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len,
+                              struct config_addr *out);
 
 #endif

@@ -320,3 +320,19 @@ config_parse_addr(const char *s, bool resolve, struct config_addr *out,
     addr_finish(out, port);
     return 0;
 }
+
+int
+config_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct config_addr *out)
+{
+    unsigned port;
+
+    memset(out, 0, sizeof(*out));
+    if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || len > sizeof(out->ss))
+        return -1;
+    memcpy(&out->ss, sa, len);
+    out->len = len;
+    port = ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                           : ((const struct sockaddr_in *)sa)->sin_port);
+    addr_finish(out, port);
+    return 0;
+}

@@ -30,6 +30,7 @@
 
 #include "backend.h"
 #include "conn.h"
+#include "gen.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
@@ -66,7 +67,9 @@ struct conn {
     enum conn_state state;
     enum conn_wait hs_wait;     /* handshake or backend connect */
     int cfd, bfd;
-    const struct listener *l;
+    struct gen *g;              /* the generation it started on (a reference) */
+    const struct config_listener *lc;
+    size_t lidx;
     const struct config_addr *server;
     struct tls_conn *tls;
     bool tls_broken;            /* no close_notify after a TLS error */
@@ -203,7 +206,7 @@ static int
 half_buffer(struct conn *c, struct half *h)
 {
     if (h->buf == NULL)
-        h->buf = malloc(c->w->srv->cfg->limits.buffer_size);
+        h->buf = malloc(c->g->cfg->limits.buffer_size);
     if (h->buf == NULL) {
         conn_close(c, "out of memory");
         return -1;
@@ -258,7 +261,7 @@ up_fill(struct conn *c)
 
     if (half_buffer(c, h) != 0)
         return 0;
-    st = tls_read(c->tls, h->buf, c->w->srv->cfg->limits.buffer_size, &n);
+    st = tls_read(c->tls, h->buf, c->g->cfg->limits.buffer_size, &n);
     switch (st) {
     case TLS_OK:
         h->len = n;
@@ -344,9 +347,9 @@ down_fill(struct conn *c)
     }
     if (half_buffer(c, h) != 0)
         return 0;
-    n = recv(c->bfd, h->buf, c->w->srv->cfg->limits.buffer_size, 0);
+    n = recv(c->bfd, h->buf, c->g->cfg->limits.buffer_size, 0);
     if (n > 0) {
-        c->b_drained = (size_t)n < c->w->srv->cfg->limits.buffer_size;
+        c->b_drained = (size_t)n < c->g->cfg->limits.buffer_size;
         h->len = (size_t)n;
         c->t_io = conn_now_ms();
         return 1;
@@ -426,7 +429,7 @@ conn_start_relay(struct conn *c)
 {
     c->state = CONN_RELAY;
     c->t_io = c->t_phase = conn_now_ms();
-    conn_arm_timer(c, c->t_io + c->w->srv->cfg->timeouts.idle_ms);
+    conn_arm_timer(c, c->t_io + c->g->cfg->timeouts.idle_ms);
     conn_relay(c, WAIT_NONE);
 }
 
@@ -434,7 +437,7 @@ conn_start_relay(struct conn *c)
 static const struct config_backend *
 conn_route(const struct conn *c)
 {
-    const struct config_listener *lc = c->l->lc;
+    const struct config_listener *lc = c->lc;
     const char *sni = tls_sni(c->tls);
 
     if (lc->n_routes == 0 || strcmp(sni, "-") == 0)
@@ -450,10 +453,9 @@ static void
 conn_backend_connect(struct conn *c)
 {
     const struct config_backend *be = conn_route(c);
-    struct server *srv = c->w->srv;
     int done = 0;
 
-    c->server = backend_pick(be, &c->w->rr[be - srv->cfg->backends]);
+    c->server = backend_pick(be, gen_rr(c->g, c->w->id, be));
     c->bfd = backend_connect(c->server, &done);
     if (c->bfd < 0) {
         conn_closef(c, "backend %s: connect: %s", c->server->text, strerror(errno));
@@ -468,7 +470,7 @@ conn_backend_connect(struct conn *c)
     c->state = CONN_CONNECTING;
     c->hs_wait = WAIT_BWRITE;
     c->t_phase = conn_now_ms();
-    conn_arm_timer(c, c->t_phase + srv->cfg->timeouts.connect_ms);
+    conn_arm_timer(c, c->t_phase + c->g->cfg->timeouts.connect_ms);
 }
 
 static void
@@ -502,7 +504,7 @@ conn_handshake(struct conn *c)
             conn_close(c, "client closed before sending anything");
             return;
         }
-        c->tls = tls_conn_new(c->w->tls, c->l->lidx, c->cfd);
+        c->tls = tls_conn_new(c->g->wtls[c->w->id], c->lidx, c->cfd);
         if (c->tls == NULL) {
             conn_close(c, "out of memory for TLS session");
             return;
@@ -558,15 +560,18 @@ conn_log_close(struct conn *c, unsigned open)
     char cert[1024];
 
     conn_format_peer_cert(c, cert, sizeof(cert));
-    log_info("conn=%llu client=%s listener=%s sni=%s alpn=%s tls=%s cipher=%s "
-             "resumed=%d%s backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
-             "state=\"%s\" reason=\"%s\"",
-             (unsigned long long)c->id, c->peer, c->l->lc->name,
-             tls_sni(c->tls), tls_alpn(c->tls), tls_version(c->tls), tls_cipher(c->tls),
-             tls_resumed(c->tls), cert, c->server ? c->server->text : "-",
-             (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
-             hs_ms, (unsigned long long)(now - c->t_start), open,
-             conn_state_name(c), c->reason);
+    /* The access line: its keys are documented in tlsterm.8 (LOGGING) and
+     * only ever added to, never renamed. */
+    log_msg(c->g->cfg->log_access ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+            "conn=%llu client=%s listener=%s sni=%s alpn=%s tls=%s cipher=%s "
+            "resumed=%d%s backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
+            "gen=%lu state=\"%s\" reason=\"%s\"",
+            (unsigned long long)c->id, c->peer, c->lc->name,
+            tls_sni(c->tls), tls_alpn(c->tls), tls_version(c->tls), tls_cipher(c->tls),
+            tls_resumed(c->tls), cert, c->server ? c->server->text : "-",
+            (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+            hs_ms, (unsigned long long)(now - c->t_start), open,
+            c->g->id, conn_state_name(c), c->reason);
 }
 
 /* Reads what the client already sent, so that close() sends a FIN rather
@@ -610,7 +615,10 @@ conn_free(struct conn *c)
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    gen_unref(c->g);
     free(c);
+    if (w->draining && w->conns == NULL && w->srv->drained_ev != NULL)
+        event_active(w->srv->drained_ev, 0, 0);
 }
 
 /* A pump that yielded runs again on the next loop iteration.  The event
@@ -680,7 +688,7 @@ static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    const struct config *cfg = c->w->srv->cfg;
+    const struct config *cfg = c->g->cfg;
     uint64_t now = conn_now_ms();
 
     (void)fd;
@@ -712,7 +720,9 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
         return;
     }
     c->w = w;
-    c->l = l;
+    c->g = gen_ref(w->gen);
+    c->lc = l->lc;
+    c->lidx = l->lidx;
     c->cfd = fd;
     c->bfd = -1;
     c->id = atomic_fetch_add(&w->srv->next_conn_id, 1) + 1;
@@ -729,7 +739,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     w->conns = c;
     c->state = CONN_HANDSHAKE;
     c->hs_wait = WAIT_CREAD;
-    conn_arm_timer(c, c->t_start + w->srv->cfg->timeouts.handshake_ms);
+    conn_arm_timer(c, c->t_start + c->g->cfg->timeouts.handshake_ms);
     conn_update_events(c);
     log_debug("conn=%llu client=%s listener=%s accepted",
               (unsigned long long)c->id, c->peer, l->lc->name);

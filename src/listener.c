@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "gen.h"
 #include "listener.h"
 #include "log.h"
 #include "worker.h"
@@ -84,7 +85,7 @@ listener_reject(struct listener *l, int fd)
     if (now == w->reject_logged_at)
         return;
     log_warn("listener=%s: max_connections (%u) reached, refused %lu connection(s)",
-             l->lc->name, w->srv->cfg->limits.max_connections, w->rejects_unlogged);
+             l->lc->name, w->gen->cfg->limits.max_connections, w->rejects_unlogged);
     w->reject_logged_at = now;
     w->rejects_unlogged = 0;
 }
@@ -131,7 +132,7 @@ listener_accept_one(struct listener *l)
             log_warn("listener=%s: accept: %s", l->lc->name, strerror(errno));
         return -1;
     }
-    if (atomic_fetch_add(&srv->n_open, 1) >= srv->cfg->limits.max_connections) {
+    if (atomic_fetch_add(&srv->n_open, 1) >= l->w->gen->cfg->limits.max_connections) {
         atomic_fetch_sub(&srv->n_open, 1);
         listener_reject(l, fd);
         return 0;
@@ -151,6 +152,15 @@ listener_accept_cb(evutil_socket_t fd, short what, void *arg)
     for (int i = 0; i < LISTENER_ACCEPTS_PER_WAKE; i++)
         if (listener_accept_one(l) != 0)
             return;
+}
+
+void
+listener_accept_pending(struct listener *l)
+{
+    if (l->fd < 0)
+        return;
+    while (listener_accept_one(l) == 0)
+        ;
 }
 
 int

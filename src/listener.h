@@ -27,6 +27,8 @@ int listener_probe(const struct config_addr *a, char *err, size_t errlen);
 /* socket + SO_REUSEPORT + bind + listen; returns the fd or -1 and err. */
 int listener_bind(const struct config_addr *a, char *err, size_t errlen);
 int listener_start(struct listener *l);
+/* Accepts everything already queued (before closing for a drain). */
+void listener_accept_pending(struct listener *l);
 void listener_close(struct listener *l);
 
 #endif

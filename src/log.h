@@ -1,14 +1,26 @@
-/* log.h - leveled, line-atomic logging to stderr. */
+/* log.h - leveled, line-atomic logging to stderr, syslog or a file. */
 #ifndef TLSTERM_LOG_H
 #define TLSTERM_LOG_H
 
-enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+#include <stddef.h>
 
-/* Set once at start-up, before worker threads exist; read-only afterwards. */
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
+
+/* Level and target may change while workers log (reload): both are read
+ * atomically per line. */
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 int log_level_from_name(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level lvl);
+
+/* Main thread only.  Opens the file (O_APPEND) or syslog before switching,
+ * so on failure nothing changes and err says why. */
+int log_set_target(enum log_target target, const char *file, char *err, size_t errlen);
+/* SIGUSR1: reopen the log file by name after rotation; no-op for other
+ * targets.  Lines being written meanwhile go to the old or the new file,
+ * never nowhere. */
+int log_reopen(char *err, size_t errlen);
 
 /* One call writes one whole line with a single write(2), so lines from
  * different threads never interleave. */

@@ -1,4 +1,5 @@
-/* main.c - command line, start-up order, signals. */
+/* main.c - command line and start-up order: load and check everything,
+ * bind, drop privileges, then hand over to control_run(). */
 #include "autoconf.h"
 
 #include <errno.h>
@@ -15,8 +16,12 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "control.h"
+#include "gen.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
+#include "privs.h"
 #include "server.h"
 #include "tls.h"
 #include "worker.h"
@@ -37,7 +42,8 @@ usage(FILE *out)
             "  -t       check the configuration, certificates and keys, then exit\n"
             "  -V       print the version of tlsterm and its libraries\n"
             "  -h       this help\n"
-            "tlsterm runs in the foreground; stop it with SIGTERM or SIGINT.\n");
+            "tlsterm runs in the foreground.  SIGHUP reloads the configuration,\n"
+            "SIGTERM/SIGINT drain and stop (twice: stop now), SIGUSR1 reopens the log.\n");
 }
 
 static void
@@ -73,35 +79,26 @@ parse_args(int argc, char **argv, struct options *o)
 }
 
 static void
-print_errors(const struct config_errors *errs)
+print_errors(const char *path, const struct config_errors *errs)
 {
     for (size_t i = 0; i < errs->n; i++)
         fprintf(stderr, "%s\n", errs->msgs[i]);
+    fprintf(stderr, "%s: configuration has %zu error%s\n", path, errs->n,
+            errs->n == 1 ? "" : "s");
 }
 
 /* Loads and fully checks the config, including certificates, keys and
  * ticket keys. */
-static struct config *
-load_checked(const char *path, struct tls_shared **sh, struct tls_ctx **tls)
+static struct gen *
+load_checked(const char *path, unsigned n_workers)
 {
     struct config_errors errs = { 0 };
-    struct config *cfg = config_load(path, &errs);
+    struct gen *g = gen_load(path, n_workers, NULL, &errs);
 
-    if (cfg != NULL && (*sh = tls_shared_new(cfg, &errs)) != NULL)
-        *tls = tls_ctx_new(cfg, *sh, &errs);
-    if (cfg != NULL && (*sh == NULL || *tls == NULL)) {
-        tls_shared_free(*sh);
-        *sh = NULL;
-        config_free(cfg);
-        cfg = NULL;
-    }
-    if (cfg == NULL) {
-        print_errors(&errs);
-        fprintf(stderr, "%s: configuration has %zu error%s\n", path, errs.n,
-                errs.n == 1 ? "" : "s");
-    }
+    if (g == NULL)
+        print_errors(path, &errs);
     config_errors_free(&errs);
-    return cfg;
+    return g;
 }
 
 /* Each connection needs two fds; ask for what max_connections implies, up
@@ -125,26 +122,27 @@ raise_fd_limit(const struct config *cfg)
                  cfg->limits.max_connections);
 }
 
-static unsigned
-worker_count(const struct config *cfg)
+static bool
+is_inherited(const struct server *srv, const struct config_addr *a)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-    if (cfg->workers > 0)
-        return cfg->workers;
-    return n > 0 ? (unsigned)n : 1;
+    for (size_t i = 0; i < srv->n_inherited; i++)
+        if (strcmp(srv->inherited[i].text, a->text) == 0)
+            return true;
+    return false;
 }
 
 /* Refuses to start beside another process already on one of our ports:
  * SO_REUSEPORT would otherwise let both share it silently. */
 static int
-probe_addresses(const struct config *cfg)
+probe_addresses(const struct server *srv, const struct config *cfg)
 {
     char err[256];
 
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct config_listener *lc = &cfg->listeners[i];
         for (size_t j = 0; j < lc->n_listen; j++) {
+            if (is_inherited(srv, &lc->listen[j]))
+                continue;
             if (listener_probe(&lc->listen[j], err, sizeof(err)) != 0) {
                 log_error("listener=%s: %s", lc->name, err);
                 return -1;
@@ -154,24 +152,27 @@ probe_addresses(const struct config *cfg)
     return 0;
 }
 
-static int
-workers_create(struct server *srv, struct tls_ctx *first)
+/* Sockets systemd passed for addresses the config does not name are
+ * closed, with a word, rather than left to queue connections forever. */
+static void
+close_unused_inherited(struct server *srv)
 {
-    struct config_errors errs = { 0 };
+    for (size_t i = 0; i < srv->n_inherited; i++) {
+        if (!srv->inherited[i].used)
+            log_warn("socket activation: %s is not in %s; closing it",
+                     srv->inherited[i].text, srv->config_path);
+    }
+}
 
+static int
+workers_create(struct server *srv)
+{
     srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
     if (srv->workers == NULL)
         return -1;
-    for (unsigned i = 0; i < srv->n_workers; i++) {
-        struct tls_ctx *tls = i == 0 ? first : tls_ctx_new(srv->cfg, srv->tls, &errs);
-        if (tls == NULL) {
-            print_errors(&errs);
-            config_errors_free(&errs);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        if (worker_init(&srv->workers[i], i, srv, srv->gen) != 0)
             return -1;
-        }
-        if (worker_init(&srv->workers[i], i, srv, tls) != 0)
-            return -1;
-    }
     return 0;
 }
 
@@ -181,7 +182,7 @@ workers_destroy(struct server *srv)
     if (srv->workers == NULL)
         return;
     for (unsigned i = 0; i < srv->n_workers; i++)
-        worker_stop(&srv->workers[i]);
+        worker_stop(&srv->workers[i], "shutdown");
     for (unsigned i = 0; i < srv->n_workers; i++)
         worker_join(&srv->workers[i]);
     for (unsigned i = 0; i < srv->n_workers; i++)
@@ -190,71 +191,47 @@ workers_destroy(struct server *srv)
     srv->workers = NULL;
 }
 
-struct main_loop {
-    struct event_base *base;
-    struct server *srv;
-};
-
 static void
-on_stop_signal(evutil_socket_t sig, short what, void *arg)
+server_free(struct server *srv)
 {
-    struct main_loop *m = arg;
-
-    (void)what;
-    log_info("received %s, stopping; %u connection(s) open",
-             strsignal((int)sig), atomic_load(&m->srv->n_open));
-    event_base_loopbreak(m->base);
-}
-
-static void
-on_hup(evutil_socket_t sig, short what, void *arg)
-{
-    (void)sig;
-    (void)what;
-    (void)arg;
-    log_warn("SIGHUP: reload is not implemented yet; configuration unchanged");
-}
-
-/* Workers must not take process signals: block them before threads start,
- * and let the main loop receive them through libevent. */
-static void
-block_signals_in_threads(sigset_t *saved)
-{
-    sigset_t all;
-
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, saved);
+    workers_destroy(srv);
+    for (size_t i = 0; i < srv->n_inherited; i++)
+        close(srv->inherited[i].fd);
+    free(srv->inherited);
+    gen_unref(srv->gen);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->swapped);
 }
 
 static int
-run(struct server *srv)
+start_logging(const struct config *cfg)
 {
-    struct event_base *base = event_base_new();
-    struct main_loop m = { base, srv };
-    struct event *ev[3];
-    sigset_t saved;
-    int rc = 0;
+    char err[256];
 
-    block_signals_in_threads(&saved);
-    for (unsigned i = 0; i < srv->n_workers && rc == 0; i++)
-        rc = worker_start(&srv->workers[i]);
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    ev[0] = evsignal_new(base, SIGTERM, on_stop_signal, &m);
-    ev[1] = evsignal_new(base, SIGINT, on_stop_signal, &m);
-    ev[2] = evsignal_new(base, SIGHUP, on_hup, base);
-    for (int i = 0; i < 3; i++)
-        event_add(ev[i], NULL);
-    if (rc == 0) {
-        log_info("tlsterm %s ready: %u worker(s), %zu listener(s), max_connections=%u",
-                 PACKAGE_VERSION, srv->n_workers, srv->cfg->n_listeners,
-                 srv->cfg->limits.max_connections);
-        event_base_dispatch(base);
+    log_set_level(cfg->log_level);
+    if (log_set_target(cfg->log_target, cfg->log_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tlsterm: %s\n", err);
+        return -1;
     }
-    for (int i = 0; i < 3; i++)
-        event_free(ev[i]);
-    workers_destroy(srv);
-    event_base_free(base);
-    return rc;
+    return 0;
+}
+
+static int
+serve(struct server *srv)
+{
+    const struct config *cfg = srv->gen->cfg;
+
+    if (start_logging(cfg) != 0)
+        return 1;
+    raise_fd_limit(cfg);
+    evthread_use_pthreads();
+    if (notify_listen_fds(srv) != 0 || probe_addresses(srv, cfg) != 0 ||
+        workers_create(srv) != 0)
+        return 1;
+    close_unused_inherited(srv);
+    if (privs_drop(cfg) != 0)
+        return 1;
+    return control_run(srv) == 0 ? 0 : 1;
 }
 
 int
@@ -262,9 +239,6 @@ main(int argc, char **argv)
 {
     struct options opt = { 0 };
     struct server srv = { 0 };
-    struct tls_shared *sh = NULL;
-    struct tls_ctx *tls = NULL;
-    struct config *cfg;
     int rc = parse_args(argc, argv, &opt);
 
     if (rc >= 0)
@@ -272,35 +246,25 @@ main(int argc, char **argv)
     /* A reload request during start-up must not kill the process; the
      * event loop takes SIGHUP over once it runs. */
     signal(SIGHUP, SIG_IGN);
-    cfg = load_checked(opt.config_path, &sh, &tls);
-    if (cfg == NULL)
+    signal(SIGPIPE, SIG_IGN);
+    srv.config_path = opt.config_path;
+    srv.gen = load_checked(opt.config_path, opt.test_only ? 1 : 0);
+    if (srv.gen == NULL)
         return 1;
     if (opt.test_only) {
         printf("%s: configuration OK\n", opt.config_path);
-        tls_ctx_free(tls);
-        tls_shared_free(sh);
-        config_free(cfg);
+        gen_unref(srv.gen);
         return 0;
     }
-    log_set_level(cfg->log_level);
-    signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit(cfg);
-    evthread_use_pthreads();
-    srv.cfg = cfg;
-    srv.tls = sh;
-    srv.n_workers = worker_count(cfg);
-    rc = probe_addresses(cfg) == 0 && workers_create(&srv, tls) == 0 ? 0 : 1;
-    if (rc == 0)
-        rc = run(&srv) == 0 ? 0 : 1;
-    else if (srv.workers == NULL)
-        tls_ctx_free(tls);
-    workers_destroy(&srv);
+    srv.n_workers = srv.gen->n_workers;
+    pthread_mutex_init(&srv.lock, NULL);
+    pthread_cond_init(&srv.swapped, NULL);
+    rc = serve(&srv);
+    server_free(&srv);
     log_info("stopped: %lu connection(s) served, %lu refused at max_connections, "
              "%lu full and %lu resumed handshake(s)",
              atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected),
              atomic_load(&srv.n_full_handshakes), atomic_load(&srv.n_resumed_handshakes));
-    tls_shared_free(sh);
-    config_free(cfg);
     libevent_global_shutdown();
     return rc;
 }

@@ -1,20 +1,37 @@
-/* server.h - process-wide state shared by all workers.  The config is
- * immutable while workers run; the counters are atomics. */
+/* server.h - process-wide state shared by all workers.  gen is the
+ * current generation, read and replaced by the main thread only; workers
+ * reach their own generation through struct worker.  The counters are
+ * atomics. */
 #ifndef TLSTERM_SERVER_H
 #define TLSTERM_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "config.h"
 
 struct worker;
-struct tls_shared;
+struct event;
+struct gen;
+
+/* A listening socket passed by systemd (LISTEN_FDS). */
+struct inherited_fd {
+    int fd;
+    char text[64];                  /* its address, as config_addr.text */
+    bool used;
+};
 
 struct server {
-    const struct config *cfg;
-    struct tls_shared *tls;         /* ticket keys and session cache */
+    const char *config_path;
+    struct gen *gen;
     unsigned n_workers;
     struct worker *workers;
+    struct inherited_fd *inherited;
+    size_t n_inherited;
+    struct event *drained_ev;       /* a draining worker has no connections left */
+    pthread_mutex_t lock;           /* guards each worker's pending swap */
+    pthread_cond_t swapped;
     atomic_uint n_open;             /* connections open right now */
     atomic_ulong n_accepted;        /* accepted and served */
     atomic_ulong n_rejected;        /* closed at once: max_connections */

@@ -3,6 +3,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,10 @@
 #include "tls_ticket.h"
 
 struct tls_shared {
+    atomic_uint refs;                   /* generations using it */
     struct tls_tickets *tickets;        /* NULL when tickets are off */
     mbedtls_ssl_cache_context cache;    /* locked inside mbedTLS */
     int cache_on;
-    int warned;         /* load-time warnings were logged once already */
 };
 
 struct tls_listener {
@@ -378,7 +379,7 @@ tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *s
 
 static int
 tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *sh,
-                  const struct config *cfg, size_t li, struct config_errors *errs)
+                  const struct config *cfg, size_t li, struct config_errors *errs, int warn)
 {
     const struct config_listener *lc = &cfg->listeners[li];
     size_t before = errs->n;
@@ -391,7 +392,7 @@ tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared
     if (l->certs == NULL)
         return -1;
     for (size_t i = 0; i < lc->n_certs; i++, l->n_certs++)
-        tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, !sh->warned);
+        tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, warn);
     if (errs->n != before || tls_sni_build(l, cfg, errs) != 0 || errs->n != before)
         return -1;
     if (tls_conf_setup(l, ctx, sh, cfg) != 0) {
@@ -426,6 +427,7 @@ tls_shared_new(const struct config *cfg, struct config_errors *errs)
 
     if (sh == NULL)
         return NULL;
+    atomic_init(&sh->refs, 1);
     mbedtls_ssl_cache_init(&sh->cache);
     if (cfg->tls.session_cache.size > 0) {
         mbedtls_ssl_cache_set_max_entries(&sh->cache, (int)cfg->tls.session_cache.size);
@@ -443,10 +445,30 @@ tls_shared_new(const struct config *cfg, struct config_errors *errs)
     return sh;
 }
 
+struct tls_shared *
+tls_shared_ref(struct tls_shared *sh)
+{
+    atomic_fetch_add(&sh->refs, 1);
+    return sh;
+}
+
+/* Random ticket keys and the session cache live only in memory: keeping
+ * them across a reload keeps resumption working for every client. */
+bool
+tls_shared_reusable(const struct config *a, const struct config *b)
+{
+    return a->tls.tickets.enabled == b->tls.tickets.enabled &&
+           a->tls.tickets.key_file == NULL && b->tls.tickets.key_file == NULL &&
+           a->tls.tickets.rotate_ms == b->tls.tickets.rotate_ms &&
+           a->tls.tickets.lifetime_ms == b->tls.tickets.lifetime_ms &&
+           a->tls.session_cache.size == b->tls.session_cache.size &&
+           a->tls.session_cache.timeout_ms == b->tls.session_cache.timeout_ms;
+}
+
 void
 tls_shared_free(struct tls_shared *sh)
 {
-    if (sh == NULL)
+    if (sh == NULL || atomic_fetch_sub(&sh->refs, 1) != 1)
         return;
     tls_tickets_free(sh->tickets);
     mbedtls_ssl_cache_free(&sh->cache);
@@ -465,7 +487,8 @@ tls_rng_init(struct tls_ctx *ctx)
 }
 
 struct tls_ctx *
-tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_errors *errs)
+tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_errors *errs,
+            int warn)
 {
     struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
     size_t before = errs->n;
@@ -480,10 +503,10 @@ tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_error
     ctx->ls = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*ctx->ls));
     for (size_t i = 0; ctx->ls != NULL && errs->n == before && i < cfg->n_listeners; i++) {
         ctx->n_ls++;
-        if (tls_listener_load(&ctx->ls[i], ctx, sh, cfg, i, errs) != 0 && errs->n == before)
+        if (tls_listener_load(&ctx->ls[i], ctx, sh, cfg, i, errs, warn) != 0 &&
+            errs->n == before)
             config_errors_add(errs, cfg->path, cfg->listeners[i].pos, "out of memory");
     }
-    sh->warned = 1;
     if (ctx->ls == NULL || errs->n != before) {
         tls_ctx_free(ctx);
         return NULL;

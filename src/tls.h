@@ -35,13 +35,18 @@ struct tls_peer {
     char verify[128];           /* "ok", "none" or why verification failed */
 };
 
+/* Reference counted: a reload may hand the same session state to the new
+ * generation (see tls_shared_reusable); the last free releases it. */
 struct tls_shared *tls_shared_new(const struct config *cfg, struct config_errors *errs);
+struct tls_shared *tls_shared_ref(struct tls_shared *sh);
+bool tls_shared_reusable(const struct config *old_cfg, const struct config *new_cfg);
 void tls_shared_free(struct tls_shared *sh);
 
 /* Loads every certificate and key of every listener.  On failure returns
- * NULL and adds one error per problem, positioned at the config entry. */
+ * NULL and adds one error per problem, positioned at the config entry.
+ * warn: log load-time warnings (expiry soon...), once per generation. */
 struct tls_ctx *tls_ctx_new(const struct config *cfg, struct tls_shared *sh,
-                            struct config_errors *errs);
+                            struct config_errors *errs, int warn);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd);

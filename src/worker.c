@@ -1,22 +1,25 @@
-/* worker.c - a thread running one event_base. */
+/* worker.c - a thread running one event_base, and the hand-over of a new
+ * generation to it. */
 #include "autoconf.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "conn.h"
+#include "gen.h"
 #include "listener.h"
 #include "log.h"
-#include "tls.h"
 #include "worker.h"
 
 static size_t
-worker_count_addrs(const struct config *cfg)
+count_addrs(const struct config *cfg)
 {
     size_t n = 0;
 
@@ -25,30 +28,170 @@ worker_count_addrs(const struct config *cfg)
     return n;
 }
 
+/* A socket for a, in this order: one this worker already listens on (a
+ * reload keeps it, so no connection is refused), one systemd passed us,
+ * a new one. */
 static int
-worker_bind_all(struct worker *w)
+worker_socket(struct worker *w, const struct config_addr *a, char *err, size_t errlen)
 {
-    const struct config *cfg = w->srv->cfg;
-    char err[256];
-    size_t k = 0;
+    struct server *srv = w->srv;
 
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0 && strcmp(w->listeners[i].addr->text, a->text) == 0)
+            return w->listeners[i].fd;
+    for (size_t i = 0; i < srv->n_inherited; i++) {
+        if (strcmp(srv->inherited[i].text, a->text) == 0) {
+            srv->inherited[i].used = true;
+            return fcntl(srv->inherited[i].fd, F_DUPFD_CLOEXEC, 0);
+        }
+    }
+    return listener_bind(a, err, errlen);
+}
+
+static bool
+worker_owns_fd(const struct worker *w, int fd)
+{
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd == fd)
+            return true;
+    return false;
+}
+
+static void
+free_set(struct worker *w, struct listener *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (worker_owns_fd(w, set[i].fd))
+            set[i].fd = -1;             /* still the running set's */
+        listener_close(&set[i]);
+    }
+    free(set);
+}
+
+int
+worker_prepare(struct worker *w, struct gen *gen)
+{
+    const struct config *cfg = gen->cfg;
+    size_t n = count_addrs(cfg), k = 0;
+    struct listener *set = calloc(n ? n : 1, sizeof(*set));
+    char err[256];
+
+    if (set == NULL)
+        return -1;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         for (size_t j = 0; j < cfg->listeners[i].n_listen; j++, k++) {
-            struct listener *l = &w->listeners[k];
+            struct listener *l = &set[k];
             l->w = w;
             l->lidx = i;
             l->lc = &cfg->listeners[i];
             l->addr = &cfg->listeners[i].listen[j];
-            l->fd = listener_bind(l->addr, err, sizeof(err));
+            l->fd = worker_socket(w, l->addr, err, sizeof(err));
             if (l->fd < 0) {
                 log_error("listener=%s: %s", l->lc->name, err);
+                free_set(w, set, k);
                 return -1;
             }
-            if (listener_start(l) != 0)
-                return -1;
         }
     }
+    w->next_listeners = set;
+    w->next_n = n;
+    w->next_gen = gen_ref(gen);
     return 0;
+}
+
+void
+worker_unprepare(struct worker *w)
+{
+    free_set(w, w->next_listeners, w->next_n);
+    gen_unref(w->next_gen);
+    w->next_listeners = NULL;
+    w->next_n = 0;
+    w->next_gen = NULL;
+}
+
+static bool
+set_has_fd(const struct listener *set, size_t n, int fd)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i].fd == fd)
+            return true;
+    return false;
+}
+
+/* Runs in the worker: sockets kept by the new set only lose their old
+ * events; the others close. */
+static void
+worker_install(struct worker *w, struct listener *set, size_t n, struct gen *gen)
+{
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        if (set_has_fd(set, n, w->listeners[i].fd))
+            w->listeners[i].fd = -1;
+        listener_close(&w->listeners[i]);
+    }
+    free(w->listeners);
+    w->listeners = set;
+    w->n_listeners = n;
+    for (size_t i = 0; i < n; i++)
+        if (listener_start(&set[i]) != 0)
+            log_error("listener=%s addr=%s: cannot watch the socket",
+                      set[i].lc->name, set[i].addr->text);
+    gen_unref(w->gen);
+    w->gen = gen;
+}
+
+static void
+worker_swap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->srv->lock);
+    worker_install(w, w->next_listeners, w->next_n, w->next_gen);
+    w->next_listeners = NULL;
+    w->next_n = 0;
+    w->next_gen = NULL;
+    w->swap_done = true;
+    pthread_cond_broadcast(&w->srv->swapped);
+    pthread_mutex_unlock(&w->srv->lock);
+}
+
+void
+worker_swap(struct worker *w)
+{
+    struct server *srv = w->srv;
+
+    pthread_mutex_lock(&srv->lock);
+    w->swap_done = false;
+    if (!w->started) {
+        worker_install(w, w->next_listeners, w->next_n, w->next_gen);
+        w->next_listeners = NULL;
+        w->next_gen = NULL;
+        w->swap_done = true;
+    } else {
+        event_active(w->swap_ev, 0, 0);
+    }
+    while (!w->swap_done)
+        pthread_cond_wait(&srv->swapped, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static void
+worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    /* Connections already in the accept queue were promised service:
+     * take them before the socket closes (closing would reset them). */
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        listener_accept_pending(&w->listeners[i]);
+        listener_close(&w->listeners[i]);
+    }
+    w->draining = true;
+    if (w->conns == NULL && w->srv->drained_ev != NULL)
+        event_active(w->srv->drained_ev, 0, 0);
 }
 
 static void
@@ -60,34 +203,28 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (size_t i = 0; i < w->n_listeners; i++)
         listener_close(&w->listeners[i]);
-    conn_close_all(w, "shutdown");
+    conn_close_all(w, w->stop_reason ? w->stop_reason : "shutdown");
     event_base_loopbreak(w->base);
 }
 
 int
-worker_init(struct worker *w, unsigned id, struct server *srv, struct tls_ctx *tls)
+worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
 {
-    const struct config *cfg = srv->cfg;
-
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->srv = srv;
-    w->tls = tls;
     w->base = event_base_new();
-    w->n_listeners = worker_count_addrs(cfg);
-    w->listeners = calloc(w->n_listeners, sizeof(*w->listeners));
-    w->rr = calloc(cfg->n_backends ? cfg->n_backends : 1, sizeof(*w->rr));
-    if (w->base == NULL || w->listeners == NULL || w->rr == NULL)
+    if (w->base == NULL)
         return -1;
-    for (size_t i = 0; i < w->n_listeners; i++)
-        w->listeners[i].fd = -1;
-    /* Spread the round-robin start so workers do not move in lockstep. */
-    for (size_t i = 0; i < cfg->n_backends; i++)
-        w->rr[i] = id;
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
-    if (w->stop_ev == NULL)
+    w->drain_ev = event_new(w->base, -1, 0, worker_drain_cb, w);
+    w->swap_ev = event_new(w->base, -1, 0, worker_swap_cb, w);
+    if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL)
         return -1;
-    return worker_bind_all(w);
+    if (worker_prepare(w, gen) != 0)
+        return -1;
+    worker_swap(w);
+    return 0;
 }
 
 static void *
@@ -109,10 +246,19 @@ worker_start(struct worker *w)
 }
 
 void
-worker_stop(struct worker *w)
+worker_drain(struct worker *w)
 {
-    if (w->stop_ev)
-        event_active(w->stop_ev, 0, 0);
+    if (w->drain_ev)
+        event_active(w->drain_ev, 0, 0);
+}
+
+void
+worker_stop(struct worker *w, const char *reason)
+{
+    if (w->stop_ev == NULL)
+        return;
+    w->stop_reason = reason;
+    event_active(w->stop_ev, 0, 0);
 }
 
 void
@@ -129,12 +275,17 @@ worker_free(struct worker *w)
     for (size_t i = 0; i < w->n_listeners; i++)
         listener_close(&w->listeners[i]);
     conn_close_all(w, "shutdown");
+    if (w->next_gen != NULL)
+        worker_unprepare(w);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->drain_ev)
+        event_free(w->drain_ev);
+    if (w->swap_ev)
+        event_free(w->swap_ev);
     if (w->base)
         event_base_free(w->base);
-    tls_ctx_free(w->tls);
+    gen_unref(w->gen);
     free(w->listeners);
-    free(w->rr);
     memset(w, 0, sizeof(*w));
 }

@@ -1,9 +1,14 @@
 /* worker.h - one thread, one event_base, its own listening sockets
- * (SO_REUSEPORT), TLS context and connections. */
+ * (SO_REUSEPORT) and connections.
+ *
+ * The main thread talks to a worker only through events activated from
+ * outside (stop, drain, swap) and, for a swap, the pending fields under
+ * srv->lock. */
 #ifndef TLSTERM_WORKER_H
 #define TLSTERM_WORKER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -13,7 +18,7 @@ struct event_base;
 struct event;
 struct listener;
 struct conn;
-struct tls_ctx;
+struct gen;
 
 struct worker {
     unsigned id;
@@ -21,22 +26,41 @@ struct worker {
     int started;
     struct server *srv;
     struct event_base *base;
-    struct tls_ctx *tls;
-    struct listener *listeners;     /* one per listen address */
+    struct gen *gen;                /* new connections start on this one */
+    struct listener *listeners;     /* one per listen address of gen */
     size_t n_listeners;
-    struct conn *conns;             /* every open connection, for shutdown */
-    unsigned *rr;                   /* round-robin position per backend */
-    struct event *stop_ev;
+    struct conn *conns;             /* every open connection */
+    struct event *stop_ev, *drain_ev, *swap_ev;
+    bool draining;                  /* listeners closed; finishing connections */
+    const char *stop_reason;        /* set before stop_ev is activated */
+    /* Prepared by the main thread, applied by the worker (swap_ev). */
+    struct gen *next_gen;
+    struct listener *next_listeners;
+    size_t next_n;
+    bool swap_done;
     time_t reject_logged_at;        /* rate limit for max_connections logs */
     unsigned long rejects_unlogged;
 };
 
-/* Everything that can fail (binding, TLS loading) happens here, in the
- * main thread, so start-up errors surface before any thread runs. */
-int worker_init(struct worker *w, unsigned id, struct server *srv, struct tls_ctx *tls);
+/* Binds (or takes from socket activation) every listener of gen, in the
+ * main thread, so start-up errors surface before any thread runs.  Takes
+ * a reference to gen. */
+int worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen);
 int worker_start(struct worker *w);
-/* Thread-safe: asks the worker to close everything and leave its loop. */
-void worker_stop(struct worker *w);
+
+/* Reload, main thread: worker_prepare() opens the listening sockets gen
+ * needs, reusing the worker's sockets for addresses that did not change;
+ * on failure nothing changed.  worker_swap() hands them over and returns
+ * once the worker switched; worker_unprepare() undoes a prepare. */
+int worker_prepare(struct worker *w, struct gen *gen);
+void worker_unprepare(struct worker *w);
+void worker_swap(struct worker *w);
+
+/* Thread-safe: stop accepting and let connections finish. */
+void worker_drain(struct worker *w);
+/* Thread-safe: close everything (logged with reason, a static string)
+ * and leave the loop. */
+void worker_stop(struct worker *w, const char *reason);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
 

@@ -260,6 +260,8 @@ class Tlsterm:
         self.addrs = {}             # listener name -> [(host, port), ...]
         # None: do not check the count in "stopping; N connection(s) open"
         self.expect_open_at_stop = 0
+        self.rotated = []
+        self.log_file = cfg.get("log", {}).get("file") if isinstance(cfg, dict) else None
         self.stopped = False
         self.returncode = None
         self._write_config()
@@ -320,7 +322,8 @@ class Tlsterm:
             for addrs in self.addrs.values():
                 for host, port in addrs:
                     self._probe(host, port, ready_timeout)
-            if self.log_level() in ("info", "debug"):
+            access = not isinstance(self.cfg, dict) or self.cfg.get("log", {}).get("access", True)
+            if self.log_level() in ("info", "debug") and access:
                 wait_until(lambda: all(p in self._closed_ports() for p in self.probe_ports),
                            ready_timeout, "the probe connections to be logged closed")
         except BaseException:
@@ -367,6 +370,29 @@ class Tlsterm:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
+    def rewrite(self, cfg):
+        """Writes a new config (dict or text) for the next reload."""
+        self.cfg = cfg
+        self.addrs = {}
+        self._write_config()
+
+    def reload(self, expect_ok=True, timeout=None):
+        """SIGHUP, then waits for the outcome line; returns the log text it
+        added.  Reloads are numbered by their "SIGHUP: reloading" line."""
+        n = self.log().count("SIGHUP: reloading")
+        self.proc.send_signal(signal.SIGHUP)
+        outcome = re.compile(r" info reloaded | error reload: .*still serving")
+
+        def done():
+            parts = self.log().split("SIGHUP: reloading")
+            return len(parts) > n + 1 and outcome.search(parts[n + 1])
+        wait_until(done, timeout or T(20), "the outcome of reload %d" % (n + 1))
+        text = self.log().split("SIGHUP: reloading")[n + 1]
+        ok = " info reloaded " in text
+        assert ok == expect_ok, "reload %s, expected %s:\n%s" % (
+            "succeeded" if ok else "failed", "success" if expect_ok else "failure", text)
+        return text
+
     def rss_kb(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
@@ -376,8 +402,15 @@ class Tlsterm:
 
     # -- log
     def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
+        """The daemon's log so far: stderr, or with log.target file that
+        file, after any rotated copies listed in self.rotated."""
+        out = []
+        for p in self.rotated + [self.log_file or self.log_path]:
+            if not os.path.exists(p):
+                continue
+            with open(p, "rb") as f:
+                out.append(f.read().decode("utf-8", errors="replace"))
+        return "".join(out)
 
     def log_lines(self):
         return self.log().splitlines()
@@ -433,11 +466,11 @@ class Tlsterm:
         return acc, closed
 
     # -- stop and the end-of-test checks
-    def stop(self, timeout=None, sig=signal.SIGTERM):
-        """Stops the daemon with `sig` and returns a list of problems
-        (empty: fine).  Unless expect_open_at_stop says connections are
-        deliberately left open, first waits until every accepted connection
-        was logged closed."""
+    def stop(self, timeout=None, sig=signal.SIGTERM, send=True):
+        """Stops the daemon with `sig` (send=False: it was sent already)
+        and returns a list of problems (empty: fine).  Unless
+        expect_open_at_stop says connections are deliberately left open,
+        first waits until every accepted connection was logged closed."""
         if self.stopped:
             return []
         self.stopped = True
@@ -453,10 +486,11 @@ class Tlsterm:
                                "every accepted connection to be logged closed")
                 except AssertionError as e:
                     problems.append("%s (accepted, closed) = %s" % (e, self.counts()))
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None and send:
                 problems.append("tlsterm exited by itself with status %s" % self.proc.returncode)
             else:
-                self.proc.send_signal(sig)
+                if send:
+                    self.proc.send_signal(sig)
                 try:
                     self.proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:

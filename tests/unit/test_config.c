@@ -84,6 +84,11 @@ test_minimal_defaults(void **state)
     assert_int_equal(cfg->timeouts.handshake_ms, 10000);
     assert_int_equal(cfg->timeouts.idle_ms, 300000);
     assert_int_equal(cfg->timeouts.connect_ms, 5000);
+    assert_int_equal(cfg->timeouts.drain_ms, 30000);
+    assert_int_equal(cfg->log_target, LOG_TARGET_STDERR);
+    assert_null(cfg->log_file);
+    assert_true(cfg->log_access);
+    assert_null(cfg->run_as.user);
     assert_int_equal(cfg->limits.max_connections, 100000);
     assert_int_equal(cfg->limits.buffer_size, 16384);
     assert_int_equal(cfg->tls.min_version, 3);
@@ -141,6 +146,14 @@ test_full(void **state)
     assert_int_equal(cfg->timeouts.handshake_ms, 2000);
     assert_int_equal(cfg->timeouts.idle_ms, 90000);
     assert_int_equal(cfg->timeouts.connect_ms, 250);
+    assert_int_equal(cfg->timeouts.drain_ms, 45000);
+    assert_int_equal(cfg->log_target, LOG_TARGET_FILE);
+    assert_string_equal(cfg->log_file, "/var/log/tlsterm.log");
+    assert_false(cfg->log_access);
+    assert_string_equal(cfg->run_as.user, "nobody");
+    assert_string_equal(cfg->run_as.group, "nogroup");
+    assert_int_equal(cfg->run_as.uid, 65534);
+    assert_int_equal(cfg->run_as.gid, 65534);
     assert_int_equal(cfg->limits.max_connections, 5000);
     assert_int_equal(cfg->limits.buffer_size, 65536);
     assert_int_equal(cfg->tls.min_version, 3);
@@ -153,8 +166,8 @@ test_full(void **state)
     assert_int_equal(l->n_certs, 2);
     assert_cert(&l->certs[0], "/etc/tlsterm/a.pem", "/etc/tlsterm/a.key");
     assert_cert(&l->certs[1], CONFIGS "/certs/b.pem", CONFIGS "/keys/b key.pem");
-    assert_int_equal(l->certs[0].pos.line, 19);
-    assert_int_equal(l->certs[1].pos.line, 21);
+    assert_int_equal(l->certs[0].pos.line, 21);
+    assert_int_equal(l->certs[1].pos.line, 23);
     assert_ptr_equal(l->backend, b);
 
     assert_int_equal(b->n_servers, 3);
@@ -254,7 +267,7 @@ struct bad {
 #define CIPHERS_VALID "ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256, " \
     "ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES256-GCM-SHA384, " \
     "ECDHE-ECDSA-CHACHA20-POLY1305, ECDHE-RSA-CHACHA20-POLY1305"
-#define TOP_KEYS "workers, log, timeouts, limits, tls, listeners, backends"
+#define TOP_KEYS "workers, user, group, log, timeouts, limits, tls, listeners, backends"
 #define WORKERS_RANGE "expected \"auto\" or an integer from 1 to 1024"
 
 /* Not const: cmocka hands each entry to its test as mutable state. */
@@ -291,6 +304,13 @@ static struct bad bad_configs[] = {
     { "workers_5000", { "1:10: invalid workers \"5000\": " WORKERS_RANGE } },
     { "workers_negative", { "1:10: invalid workers \"-2\": " WORKERS_RANGE } },
     { "log_level", { "2:10: invalid level \"verbose\": expected error, warn, info or debug" } },
+    { "log_target", { "2:11: invalid target \"journal\": expected stderr, syslog or file" } },
+    { "log_file_missing", { "1:1: log: target \"file\" needs \"file: PATH\"" } },
+    { "log_file_unused", { "1:1: log: \"file\" is only used with \"target: file\"" } },
+    { "user_unknown", { "1:7: unknown user \"no-such-user-tlsterm\"" } },
+    { "group_unknown", { "2:8: unknown group \"no-such-group-tlsterm\"" } },
+    { "group_without_user", { "1:1: \"group\" needs \"user\": tlsterm changes both or neither" } },
+    { "zero_drain", { "1:19: invalid drain \"0s\": must be greater than 0" } },
     { "tls_v11", { "2:16: invalid min_version \"1.1\": TLS 1.0 and 1.1 are insecure; "
                    "the minimum is \"1.2\"" } },
     { "tls_v13", { "1:20: invalid min_version \"1.3\": TLS 1.3 needs tlsterm built against "

@@ -1,0 +1,285 @@
+/* control.c - signals, reload, drain and watchdog on the main thread.
+ *
+ * Signal map (tlsterm.8): SIGHUP reload; SIGTERM/SIGINT drain, then stop
+ * (a second one stops at once); SIGUSR1 reopen the log file. */
+#include "autoconf.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "control.h"
+#include "gen.h"
+#include "listener.h"
+#include "log.h"
+#include "notify.h"
+#include "worker.h"
+
+struct control {
+    struct event_base *base;
+    struct server *srv;
+    const char *stop_reason;        /* for connections still open at the end */
+    struct event *drain_timer;
+    struct event *watchdog;
+    int stopping;                   /* stop signals received */
+};
+
+static void
+print_errors(const struct config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        log_error("reload: %s", errs->msgs[i]);
+}
+
+/* Addresses this generation adds must be free: SO_REUSEPORT would let us
+ * share a port with another program without a word. */
+static int
+probe_new_addresses(struct server *srv, const struct config *cfg)
+{
+    const struct worker *w0 = &srv->workers[0];
+    char err[256];
+
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].n_listen; j++) {
+            const struct config_addr *a = &cfg->listeners[i].listen[j];
+            bool held = false;
+            for (size_t k = 0; k < w0->n_listeners && !held; k++)
+                held = strcmp(w0->listeners[k].addr->text, a->text) == 0;
+            for (size_t k = 0; k < srv->n_inherited && !held; k++)
+                held = strcmp(srv->inherited[k].text, a->text) == 0;
+            if (!held && listener_probe(a, err, sizeof(err)) != 0) {
+                log_error("reload: listener=%s: %s", cfg->listeners[i].name, err);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+prepare_all(struct server *srv, struct gen *g)
+{
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        if (worker_prepare(&srv->workers[i], g) != 0) {
+            while (i-- > 0)
+                worker_unprepare(&srv->workers[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+apply_log_settings(const struct config *cfg)
+{
+    char err[256];
+
+    log_set_level(cfg->log_level);
+    if (log_set_target(cfg->log_target, cfg->log_file, err, sizeof(err)) != 0)
+        log_error("reload: %s; logging stays where it was", err);
+}
+
+int
+control_reload(struct server *srv)
+{
+    struct config_errors errs = { 0 };
+    struct gen *old = srv->gen, *g;
+
+    g = gen_load(srv->config_path, srv->n_workers, old, &errs);
+    if (g == NULL) {
+        print_errors(&errs);
+        log_error("reload: %s has %zu error(s); still serving generation %lu",
+                  srv->config_path, errs.n, old->id);
+        config_errors_free(&errs);
+        return -1;
+    }
+    if (g->cfg->workers != 0 && g->cfg->workers != srv->n_workers)
+        log_warn("reload: workers=%u takes effect at the next restart (running %u)",
+                 g->cfg->workers, srv->n_workers);
+    if (probe_new_addresses(srv, g->cfg) != 0 || prepare_all(srv, g) != 0) {
+        log_error("reload: cannot open the new listeners; still serving generation %lu",
+                  old->id);
+        gen_unref(g);
+        return -1;
+    }
+    apply_log_settings(g->cfg);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        worker_swap(&srv->workers[i]);
+    srv->gen = g;
+    log_info("reloaded %s: generation %lu, %zu listener(s); generation %lu finishes "
+             "its %u open connection(s) on the old settings",
+             srv->config_path, g->id, g->cfg->n_listeners, old->id,
+             atomic_load(&srv->n_open));
+    gen_unref(old);
+    return 0;
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct control *ct = arg;
+
+    (void)sig;
+    (void)what;
+    if (ct->stopping) {
+        log_warn("SIGHUP: ignored while stopping");
+        return;
+    }
+    log_info("SIGHUP: reloading %s", ct->srv->config_path);
+    notify("RELOADING=1");
+    control_reload(ct->srv);
+    notify("READY=1");
+}
+
+static void
+on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    char err[256];
+
+    (void)sig;
+    (void)what;
+    (void)arg;
+    if (log_reopen(err, sizeof(err)) != 0)
+        log_error("SIGUSR1: %s; still writing to the old file", err);
+    else
+        log_info("SIGUSR1: log file reopened");
+}
+
+static void
+stop_now(struct control *ct, const char *why)
+{
+    log_info("%s; closing %u connection(s)", why, atomic_load(&ct->srv->n_open));
+    ct->stop_reason = why;
+    event_base_loopbreak(ct->base);
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct control *ct = arg;
+    struct server *srv = ct->srv;
+    struct timeval tv;
+    uint64_t ms = srv->gen->cfg->timeouts.drain_ms;
+
+    (void)what;
+    if (ct->stopping++) {
+        stop_now(ct, "second stop signal");
+        return;
+    }
+    notify("STOPPING=1");
+    log_info("received %s, stopping; %u connection(s) open, draining for up to %llu ms",
+             strsignal((int)sig), atomic_load(&srv->n_open), (unsigned long long)ms);
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    evtimer_add(ct->drain_timer, &tv);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        worker_drain(&srv->workers[i]);
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    stop_now(arg, "drain timeout");
+}
+
+/* A draining worker ran out of connections; when all have, we are done. */
+static void
+on_drained(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ct = arg;
+
+    (void)fd;
+    (void)what;
+    if (ct->stopping && atomic_load(&ct->srv->n_open) == 0) {
+        log_info("all connections finished");
+        event_base_loopbreak(ct->base);
+    }
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    notify("WATCHDOG=1");
+}
+
+/* Workers must not take process signals: block them before threads start,
+ * and let the main loop receive them through libevent. */
+static int
+start_workers(struct server *srv)
+{
+    sigset_t all, saved;
+    int rc = 0;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
+    for (unsigned i = 0; i < srv->n_workers && rc == 0; i++)
+        rc = worker_start(&srv->workers[i]);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    return rc;
+}
+
+static void
+start_watchdog(struct control *ct)
+{
+    uint64_t usec = notify_watchdog_usec();
+    struct timeval tv;
+
+    if (usec == 0)
+        return;
+    usec /= 2;              /* systemd's advice: ping at half the interval */
+    tv.tv_sec = (time_t)(usec / 1000000);
+    tv.tv_usec = (suseconds_t)(usec % 1000000);
+    ct->watchdog = event_new(ct->base, -1, EV_PERSIST, on_watchdog, ct);
+    if (ct->watchdog != NULL)
+        event_add(ct->watchdog, &tv);
+}
+
+int
+control_run(struct server *srv)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    static void (*const cbs[])(evutil_socket_t, short, void *) = {
+        on_stop_signal, on_stop_signal, on_hup, on_usr1 };
+    struct control ct = { .base = event_base_new(), .srv = srv, .stop_reason = "shutdown" };
+    struct event *ev[4] = { NULL };
+    int rc;
+
+    if (ct.base == NULL)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        ev[i] = evsignal_new(ct.base, sigs[i], cbs[i], &ct);
+        event_add(ev[i], NULL);
+    }
+    ct.drain_timer = evtimer_new(ct.base, on_drain_timeout, &ct);
+    srv->drained_ev = event_new(ct.base, -1, 0, on_drained, &ct);
+    rc = start_workers(srv);
+    if (rc == 0) {
+        start_watchdog(&ct);
+        log_info("tlsterm %s ready: %u worker(s), %zu listener(s), max_connections=%u",
+                 PACKAGE_VERSION, srv->n_workers, srv->gen->cfg->n_listeners,
+                 srv->gen->cfg->limits.max_connections);
+        notify("READY=1");
+        event_base_dispatch(ct.base);
+    }
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        worker_stop(&srv->workers[i], ct.stop_reason);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        worker_join(&srv->workers[i]);
+    for (int i = 0; i < 4; i++)
+        event_free(ev[i]);
+    if (ct.watchdog)
+        event_free(ct.watchdog);
+    event_free(ct.drain_timer);
+    event_free(srv->drained_ev);
+    srv->drained_ev = NULL;
+    event_base_free(ct.base);
+    return rc;
+}

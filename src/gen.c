@@ -1,0 +1,93 @@
+/* gen.c - configuration generations (see gen.h). */
+#include "autoconf.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "log.h"
+#include "tls.h"
+
+static void
+gen_free(struct gen *g)
+{
+    if (g->cfg != NULL && g->wtls != NULL)
+        log_debug("generation %lu freed", g->id);
+    for (unsigned i = 0; g->wtls != NULL && i < g->n_workers; i++)
+        tls_ctx_free(g->wtls[i]);
+    free(g->wtls);
+    free(g->rr);
+    tls_shared_free(g->tls);
+    config_free(g->cfg);
+    free(g);
+}
+
+static struct tls_shared *
+gen_shared(const struct config *cfg, const struct gen *prev, struct config_errors *errs)
+{
+    if (prev != NULL && tls_shared_reusable(prev->cfg, cfg))
+        return tls_shared_ref(prev->tls);
+    return tls_shared_new(cfg, errs);
+}
+
+static unsigned
+gen_worker_count(const struct config *cfg)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (cfg->workers > 0)
+        return cfg->workers;
+    return n > 0 ? (unsigned)n : 1;
+}
+
+struct gen *
+gen_load(const char *path, unsigned n_workers, const struct gen *prev,
+         struct config_errors *errs)
+{
+    struct gen *g = calloc(1, sizeof(*g));
+
+    if (g == NULL)
+        return NULL;
+    atomic_init(&g->refs, 1);
+    g->id = prev != NULL ? prev->id + 1 : 1;
+    g->cfg = config_load(path, errs);
+    if (g->cfg == NULL || (g->tls = gen_shared(g->cfg, prev, errs)) == NULL)
+        goto fail;
+    g->n_workers = n_workers = n_workers ? n_workers : gen_worker_count(g->cfg);
+    g->wtls = calloc(n_workers, sizeof(*g->wtls));
+    g->rr = calloc((size_t)n_workers * (g->cfg->n_backends + 1), sizeof(*g->rr));
+    if (g->wtls == NULL || g->rr == NULL)
+        goto fail;
+    for (unsigned i = 0; i < n_workers; i++) {
+        g->wtls[i] = tls_ctx_new(g->cfg, g->tls, errs, i == 0);
+        if (g->wtls[i] == NULL)
+            goto fail;
+        /* Spread the starting server so workers do not move in lockstep. */
+        for (size_t b = 0; b < g->cfg->n_backends; b++)
+            g->rr[i * g->cfg->n_backends + b] = i;
+    }
+    return g;
+fail:
+    gen_free(g);
+    return NULL;
+}
+
+struct gen *
+gen_ref(struct gen *g)
+{
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    return g;
+}
+
+void
+gen_unref(struct gen *g)
+{
+    if (g != NULL && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+        gen_free(g);
+}
+
+unsigned *
+gen_rr(struct gen *g, unsigned w, const struct config_backend *be)
+{
+    return &g->rr[w * g->cfg->n_backends + (size_t)(be - g->cfg->backends)];
+}
