@@ -24,6 +24,7 @@ struct control {
     const char *stop_reason;        /* for connections still open at the end */
     struct event *drain_timer;
     struct event *watchdog;
+    unsigned long *pongs_seen;      /* per worker, at the last watchdog tick */
     int stopping;                   /* stop signals received */
 };
 
@@ -82,6 +83,27 @@ apply_log_settings(const struct config *cfg)
         log_error("reload: %s; logging stays where it was", err);
 }
 
+static bool
+str_changed(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Settings a running process cannot take over; said once per reload. */
+static void
+warn_restart_only(const struct config *old, const struct config *cfg, unsigned running)
+{
+    if (gen_worker_count(cfg) != running)
+        log_warn("reload: workers (%u) takes effect at the next restart (running %u)",
+                 gen_worker_count(cfg), running);
+    if (str_changed(old->run_as.user, cfg->run_as.user) ||
+        str_changed(old->run_as.group, cfg->run_as.group))
+        log_warn("reload: user/group take effect at the next restart");
+    if (cfg->limits.max_connections > old->limits.max_connections)
+        log_warn("reload: a higher max_connections may need a higher open-file limit, "
+                 "which is raised at start-up only");
+}
+
 int
 control_reload(struct server *srv)
 {
@@ -96,9 +118,7 @@ control_reload(struct server *srv)
         config_errors_free(&errs);
         return -1;
     }
-    if (g->cfg->workers != 0 && g->cfg->workers != srv->n_workers)
-        log_warn("reload: workers=%u takes effect at the next restart (running %u)",
-                 g->cfg->workers, srv->n_workers);
+    warn_restart_only(old->cfg, g->cfg, srv->n_workers);
     if (probe_new_addresses(srv, g->cfg) != 0 || prepare_all(srv, g) != 0) {
         log_error("reload: cannot open the new listeners; still serving generation %lu",
                   old->id);
@@ -142,10 +162,14 @@ on_usr1(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     (void)arg;
-    if (log_reopen(err, sizeof(err)) != 0)
+    int rc = log_reopen(err, sizeof(err));
+
+    if (rc < 0)
         log_error("SIGUSR1: %s; still writing to the old file", err);
-    else
+    else if (rc > 0)
         log_info("SIGUSR1: log file reopened");
+    else
+        log_info("SIGUSR1: no log file to reopen (log.target is not file)");
 }
 
 static void
@@ -201,13 +225,28 @@ on_drained(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* WATCHDOG=1 only when every worker answered the previous tick's ping:
+ * a worker stuck in a loop lets systemd restart us, as it should. */
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
+    struct control *ct = arg;
+    struct server *srv = ct->srv;
+    bool alive = true;
+
     (void)fd;
     (void)what;
-    (void)arg;
-    notify("WATCHDOG=1");
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        unsigned long p = atomic_load(&srv->workers[i].pongs);
+        if (p == ct->pongs_seen[i]) {
+            log_error("watchdog: worker %u did not answer for half a WatchdogSec", i);
+            alive = false;
+        }
+        ct->pongs_seen[i] = p;
+        worker_ping(&srv->workers[i]);
+    }
+    if (alive)
+        notify("WATCHDOG=1");
 }
 
 /* Workers must not take process signals: block them before threads start,
@@ -237,9 +276,16 @@ start_watchdog(struct control *ct)
     usec /= 2;              /* systemd's advice: ping at half the interval */
     tv.tv_sec = (time_t)(usec / 1000000);
     tv.tv_usec = (suseconds_t)(usec % 1000000);
+    ct->pongs_seen = calloc(ct->srv->n_workers, sizeof(*ct->pongs_seen));
     ct->watchdog = event_new(ct->base, -1, EV_PERSIST, on_watchdog, ct);
-    if (ct->watchdog != NULL)
-        event_add(ct->watchdog, &tv);
+    if (ct->watchdog == NULL || ct->pongs_seen == NULL)
+        return;
+    /* The first tick must not blame workers that were never asked. */
+    for (unsigned i = 0; i < ct->srv->n_workers; i++) {
+        ct->pongs_seen[i] = (unsigned long)-1;
+        worker_ping(&ct->srv->workers[i]);
+    }
+    event_add(ct->watchdog, &tv);
 }
 
 int
@@ -277,6 +323,7 @@ control_run(struct server *srv)
         event_free(ev[i]);
     if (ct.watchdog)
         event_free(ct.watchdog);
+    free(ct.pongs_seen);
     event_free(ct.drain_timer);
     event_free(srv->drained_ev);
     srv->drained_ev = NULL;

@@ -30,7 +30,7 @@ gen_shared(const struct config *cfg, const struct gen *prev, struct config_error
     return tls_shared_new(cfg, errs);
 }
 
-static unsigned
+unsigned
 gen_worker_count(const struct config *cfg)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

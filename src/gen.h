@@ -33,6 +33,8 @@ struct gen {
 struct gen *gen_load(const char *path, unsigned n_workers, const struct gen *prev,
                      struct config_errors *errs);
 struct gen *gen_ref(struct gen *g);
+/* The workers cfg asks for: its number, or one per CPU for "auto". */
+unsigned gen_worker_count(const struct config *cfg);
 /* Thread-safe; the last reference frees everything. */
 void gen_unref(struct gen *g);
 

@@ -111,7 +111,7 @@ log_reopen(char *err, size_t errlen)
 {
     if (atomic_load(&current_target) != LOG_TARGET_FILE || file_path == NULL)
         return 0;
-    return log_open_file(file_path, err, errlen);
+    return log_open_file(file_path, err, errlen) == 0 ? 1 : -1;
 }
 
 static void

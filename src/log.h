@@ -17,9 +17,9 @@ const char *log_level_name(enum log_level lvl);
 /* Main thread only.  Opens the file (O_APPEND) or syslog before switching,
  * so on failure nothing changes and err says why. */
 int log_set_target(enum log_target target, const char *file, char *err, size_t errlen);
-/* SIGUSR1: reopen the log file by name after rotation; no-op for other
- * targets.  Lines being written meanwhile go to the old or the new file,
- * never nowhere. */
+/* SIGUSR1: reopen the log file by name after rotation.  Lines being
+ * written meanwhile go to the old or the new file, never nowhere.
+ * Returns 1 when reopened, 0 for other targets, -1 with err on failure. */
 int log_reopen(char *err, size_t errlen);
 
 /* One call writes one whole line with a single write(2), so lines from

@@ -158,9 +158,13 @@ static void
 close_unused_inherited(struct server *srv)
 {
     for (size_t i = 0; i < srv->n_inherited; i++) {
-        if (!srv->inherited[i].used)
-            log_warn("socket activation: %s is not in %s; closing it",
-                     srv->inherited[i].text, srv->config_path);
+        if (srv->inherited[i].used)
+            continue;
+        log_warn("socket activation: %s is not in %s; closing it",
+                 srv->inherited[i].text, srv->config_path);
+        close(srv->inherited[i].fd);
+        srv->inherited[i].fd = -1;
+        srv->inherited[i].text[0] = '\0';
     }
 }
 
@@ -196,7 +200,8 @@ server_free(struct server *srv)
 {
     workers_destroy(srv);
     for (size_t i = 0; i < srv->n_inherited; i++)
-        close(srv->inherited[i].fd);
+        if (srv->inherited[i].fd >= 0)
+            close(srv->inherited[i].fd);
     free(srv->inherited);
     gen_unref(srv->gen);
     pthread_mutex_destroy(&srv->lock);
@@ -243,9 +248,10 @@ main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    /* A reload request during start-up must not kill the process; the
-     * event loop takes SIGHUP over once it runs. */
+    /* A reload or log-reopen request during start-up must not kill the
+     * process; the event loop takes both over once it runs. */
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     srv.config_path = opt.config_path;
     srv.gen = load_checked(opt.config_path, opt.test_only ? 1 : 0);

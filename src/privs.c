@@ -28,8 +28,8 @@ keep_net_bind_service(void)
 static int
 fail(const char *step, const struct config *cfg)
 {
-    fprintf(stderr, "tlsterm: cannot drop privileges to user %s group %u: %s: %s\n",
-            cfg->run_as.user, (unsigned)cfg->run_as.gid, step, strerror(errno));
+    log_error("cannot drop privileges to user %s group %u: %s: %s",
+              cfg->run_as.user, (unsigned)cfg->run_as.gid, step, strerror(errno));
     return -1;
 }
 

@@ -6,7 +6,7 @@
 
 /* setgroups, setgid, setuid to cfg->run_as, keeping only
  * CAP_NET_BIND_SERVICE (so a reload can still open ports below 1024 when
- * the bounding set allows it).  Returns -1 with a message on stderr when
+ * the bounding set allows it).  Returns -1 with the reason logged when
  * any step fails or root could be regained; the caller must then exit.
  * A no-op without run_as.user. */
 int privs_drop(const struct config *cfg);

@@ -210,6 +210,19 @@ tls_readable(struct tls_conn *t)
 
 /* ---- SNI and client certificates ----------------------------------- */
 
+/* Client-chosen text goes into log lines: anything that could end a
+ * field, a quoted value or the line itself becomes '?', so a client can
+ * never forge a log line. */
+static void
+tls_log_safe(char *s, bool allow_space)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || (c == ' ' && !allow_space))
+            *s = '?';
+    }
+}
+
 /* Exact name, then wildcard; every certificate of the name is offered and
  * mbedTLS picks the one the client supports (ECDSA or RSA). */
 static int
@@ -223,6 +236,7 @@ tls_sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, size_t 
         return -1;
     memcpy(t->sni, name, len);
     t->sni[len] = '\0';
+    tls_log_safe(t->sni, false);
     e = sni_table_find(l->sni, (const char *)name, len);
     if (e == NULL)
         return l->lc->sni_strict ? -1 : 0;
@@ -598,6 +612,8 @@ tls_peer_record(struct tls_conn *t)
         return;
     mbedtls_x509_dn_gets(p->subject, sizeof(p->subject), &crt->subject);
     mbedtls_x509_dn_gets(p->issuer, sizeof(p->issuer), &crt->issuer);
+    tls_log_safe(p->subject, true);
+    tls_log_safe(p->issuer, true);
     mbedtls_x509_serial_gets(p->serial, sizeof(p->serial), &crt->serial);
     mbedtls_sha256_ret(crt->raw.p, crt->raw.len, hash, 0);
     for (int i = 0; i < 32; i++)

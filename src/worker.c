@@ -195,6 +195,16 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+worker_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    atomic_fetch_add(&w->pongs, 1);
+}
+
+static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -219,7 +229,8 @@ worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
     w->drain_ev = event_new(w->base, -1, 0, worker_drain_cb, w);
     w->swap_ev = event_new(w->base, -1, 0, worker_swap_cb, w);
-    if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL)
+    w->ping_ev = event_new(w->base, -1, 0, worker_ping_cb, w);
+    if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL || w->ping_ev == NULL)
         return -1;
     if (worker_prepare(w, gen) != 0)
         return -1;
@@ -243,6 +254,12 @@ worker_start(struct worker *w)
         return -1;
     w->started = 1;
     return 0;
+}
+
+void
+worker_ping(struct worker *w)
+{
+    event_active(w->ping_ev, 0, 0);
 }
 
 void
@@ -283,6 +300,8 @@ worker_free(struct worker *w)
         event_free(w->drain_ev);
     if (w->swap_ev)
         event_free(w->swap_ev);
+    if (w->ping_ev)
+        event_free(w->ping_ev);
     if (w->base)
         event_base_free(w->base);
     gen_unref(w->gen);

@@ -8,6 +8,7 @@
 #define TLSTERM_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -30,7 +31,8 @@ struct worker {
     struct listener *listeners;     /* one per listen address of gen */
     size_t n_listeners;
     struct conn *conns;             /* every open connection */
-    struct event *stop_ev, *drain_ev, *swap_ev;
+    struct event *stop_ev, *drain_ev, *swap_ev, *ping_ev;
+    atomic_ulong pongs;             /* pings answered: the loop is alive */
     bool draining;                  /* listeners closed; finishing connections */
     const char *stop_reason;        /* set before stop_ev is activated */
     /* Prepared by the main thread, applied by the worker (swap_ev). */
@@ -56,6 +58,9 @@ int worker_prepare(struct worker *w, struct gen *gen);
 void worker_unprepare(struct worker *w);
 void worker_swap(struct worker *w);
 
+/* Thread-safe: asks the worker's loop to answer (w->pongs grows); the
+ * watchdog only reassures systemd when every worker answered. */
+void worker_ping(struct worker *w);
 /* Thread-safe: stop accepting and let connections finish. */
 void worker_drain(struct worker *w);
 /* Thread-safe: close everything (logged with reason, a static string)

@@ -143,3 +143,18 @@ def test_syslog_target(certs, http_backend, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_client_chosen_sni_cannot_forge_log_lines(certs, http_backend, tlsterm):
+    """SNI is the client's text: a newline, quote or space in it must not
+    end the field or the line."""
+    d = tlsterm(h.one_listener(http_backend.port))
+    evil = 'x y"z\nFAKE info conn=999 reason="forged'
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.port(),
+                        "-servername", evil, "-tls1_2"], input=b"", capture_output=True,
+                       timeout=h.T(30))
+    assert b"BEGIN CERTIFICATE" in r.stdout or b"Server certificate" in r.stdout, r.stdout[-500:]
+    line = d.wait_close()
+    assert line["sni"] == 'x?y?z?FAKE?info?conn=999?reason=?forged', line["line"]
+    assert "FAKE info" not in d.log()
+    assert len([l for l in d.log_lines() if "conn=999" in l]) == 1     # inside one line
