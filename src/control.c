@@ -273,6 +273,8 @@ start_watchdog(struct control *ct)
 
     if (usec == 0)
         return;
+    if (usec < 2000)
+        usec = 2000;        /* a 0 ms persistent timer would spin */
     usec /= 2;              /* systemd's advice: ping at half the interval */
     tv.tv_sec = (time_t)(usec / 1000000);
     tv.tv_usec = (suseconds_t)(usec % 1000000);

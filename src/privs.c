@@ -57,8 +57,10 @@ privs_drop(const struct config *cfg)
         return fail("root could be regained after setuid", cfg);
     }
     prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    /* KEEPCAPS kept the whole permitted set through setuid: it must be cut
+     * down to CAP_NET_BIND_SERVICE, or the process could become root again. */
     if (keep && keep_net_bind_service() != 0)
-        keep = 0;
+        return fail("capset", cfg);
     log_info("running as user %s (uid %u) group %u%s", cfg->run_as.user, (unsigned)uid,
              (unsigned)gid, keep ? ", keeping CAP_NET_BIND_SERVICE for reloads" : "");
     return 0;
