@@ -660,6 +660,9 @@ def render(res, floor, meta, quick):
       % (" --quick" if quick else "", datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), meta["elapsed"]))
     w("Every figure is %s. Raw numbers (every run and the medians): "
       "[`tests/bench/results/latest.tsv`](../tests/bench/results/latest.tsv).\n" % runs)
+    w("Where the time goes for every missed target, with profiles and what would close the gap: "
+      "[`docs/performance-analysis.md`](performance-analysis.md) (hand-written; profile any load with "
+      "`tests/bench/profile.py full|resumed|keepalive|download|upload [TLSTERM_BIN]`).\n")
     w("## Reproduce\n")
     w("```sh\ntests/bench/run.sh [--quick] [TLSTERM_BIN]\n```\n")
     w("Run as root on an otherwise idle machine with at least 2 CPUs. Without `TLSTERM_BIN` the harness "
