@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: install what is missing, then
 #   1. a normal gcc build: make distcheck (build, make check, install and
 #      uninstall from the release tarball);
-#   2. a clang build with -Werror (compile only: proves both compilers);
+#   2. a clang build with -Werror and without libsystemd (proves both
+#      compilers; runs the systemd protocol tests against that build);
 #   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check.
 # Each build lives in its own directory under build/.
 set -eu
@@ -49,11 +50,16 @@ count_tests .
 if ! make -s distcheck DISTCHECK_CONFIGURE_FLAGS="CC=gcc"; then status=1; fi
 cd "$top"
 
-step "2/3 clang: build with -Werror"
+step "2/3 clang, without libsystemd: build with -Werror, systemd protocol tests"
 mkdir -p build/clang && cd build/clang
-"$top/configure" -q CC=clang
+"$top/configure" -q CC=clang --without-systemd
 if ! make -s -j"$jobs" all; then status=1; fi
 make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni || status=1
+# the notify / socket-activation wire protocol spoken without libsystemd
+if ! TLSTERM_BIN="$PWD/src/tlsterm" TLSTERM_SRCDIR="$top" PYTEST_ARGS="-k test_systemd" \
+     sh "$top/tests/integration/run-pytest.sh" >systemd-tests.log 2>&1; then status=1; fi
+tail -n 3 systemd-tests.log
+count_tests .
 cd "$top"
 
 step "3/3 gcc + ASan + UBSan: make check"
