@@ -1042,8 +1042,27 @@ on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     }
 }
 
+static void
+on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_backend *b = obj;
+    const char *s = want_text(c, k->name, v, "v1 or v2");
+
+    if (s == NULL)
+        return;
+    if (strcmp(s, "v1") == 0)
+        b->proxy_protocol = 1;
+    else if (strcmp(s, "v2") == 0)
+        b->proxy_protocol = 2;
+    else if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)
+        b->proxy_protocol = 0;
+    else
+        cerr(c, v, "invalid proxy_protocol \"%s\": expected v1, v2 or off", s);
+}
+
 static const struct key_spec backend_keys[] = {
     { "servers", on_addrs, 0, &server_kind, true },
+    { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 

@@ -49,6 +49,7 @@ struct config_backend {
     char *name;
     struct config_addr *servers;
     size_t n_servers;
+    int proxy_protocol;         /* 0: off, 1 or 2: header version sent first */
     struct config_pos pos;
 };
 

@@ -32,6 +32,7 @@
 #include "conn.h"
 #include "gen.h"
 #include "listener.h"
+#include "proxy_proto.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_sni.h"
@@ -71,6 +72,9 @@ struct conn {
     const struct config_listener *lc;
     size_t lidx;
     const struct config_addr *server;
+    const struct config_backend *be;
+    size_t pp_len;              /* PROXY header bytes at the start of up.bytes */
+    struct sockaddr_storage peer_ss;
     struct tls_conn *tls;
     bool tls_broken;            /* no close_notify after a TLS error */
     bool b_drained;             /* last backend read was short: wait for epoll */
@@ -424,9 +428,73 @@ conn_relay(struct conn *c, enum conn_wait fired)
 
 /* ---- backend connect ------------------------------------------------- */
 
+/* "CN=alice, O=x" -> "alice" in out; "" when there is none. */
+static void
+conn_cert_cn(const char *subject, char *out, size_t len)
+{
+    const char *cn = strstr(subject, "CN=");
+    size_t n;
+
+    out[0] = '\0';
+    if (cn == NULL || (cn != subject && cn[-1] != ' ' && cn[-1] != ','))
+        return;
+    cn += 3;
+    n = strcspn(cn, ",");
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, cn, n);
+    out[n] = '\0';
+}
+
+static const char *
+dash_null(const char *s)
+{
+    return strcmp(s, "-") == 0 ? NULL : s;
+}
+
+/* The PROXY header goes first into the client-to-backend buffer, so it
+ * reaches the backend before any payload and through the same flush. */
+static int
+conn_proxy_header(struct conn *c)
+{
+    const struct tls_peer *peer = tls_peer(c->tls);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    uint8_t uid[16];
+    char cn[65];
+    struct pp_info in = {
+        .src = (struct sockaddr *)&c->peer_ss, .dst = (struct sockaddr *)&local,
+        .alpn = dash_null(tls_alpn(c->tls)), .authority = dash_null(tls_sni(c->tls)),
+        .ssl = true, .ssl_version = tls_version(c->tls), .ssl_cipher = tls_cipher(c->tls),
+        .cert_presented = peer != NULL, .cert_verified = peer && strcmp(peer->verify, "ok") == 0,
+        .cert_cn = cn, .unique_id = uid, .unique_id_len = sizeof(uid),
+    };
+    ssize_t n;
+
+    if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) != 0)
+        memset(&local, 0, sizeof(local));       /* sent as UNKNOWN */
+    conn_cert_cn(peer ? peer->subject : "", cn, sizeof(cn));
+    memcpy(uid, c->w->srv->instance_id, 8);
+    for (int i = 0; i < 8; i++)
+        uid[8 + i] = (uint8_t)(c->id >> (56 - 8 * i));
+    if (half_buffer(c, &c->up) != 0)
+        return -1;
+    n = c->be->proxy_protocol == 1
+        ? pp_encode_v1(&in, c->up.buf, c->g->cfg->limits.buffer_size)
+        : pp_encode_v2(&in, (uint8_t *)c->up.buf, c->g->cfg->limits.buffer_size);
+    if (n < 0) {
+        conn_close(c, "PROXY header does not fit in limits.buffer_size");
+        return -1;
+    }
+    c->up.len = c->pp_len = (size_t)n;
+    return 0;
+}
+
 static void
 conn_start_relay(struct conn *c)
 {
+    if (c->be->proxy_protocol && conn_proxy_header(c) != 0)
+        return;
     c->state = CONN_RELAY;
     c->t_io = c->t_phase = conn_now_ms();
     conn_arm_timer(c, c->t_io + c->g->cfg->timeouts.idle_ms);
@@ -455,6 +523,7 @@ conn_backend_connect(struct conn *c)
     const struct config_backend *be = conn_route(c);
     int done = 0;
 
+    c->be = be;
     c->server = backend_pick(be, gen_rr(c->g, c->w->id, be));
     c->bfd = backend_connect(c->server, &done);
     if (c->bfd < 0) {
@@ -569,7 +638,7 @@ conn_log_close(struct conn *c, unsigned open)
             (unsigned long long)c->id, c->peer, c->lc->name,
             tls_sni(c->tls), tls_alpn(c->tls), tls_version(c->tls), tls_cipher(c->tls),
             tls_resumed(c->tls), cert, c->server ? c->server->text : "-",
-            (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+            (unsigned long long)(c->up.bytes - c->pp_len), (unsigned long long)c->down.bytes,
             hs_ms, (unsigned long long)(now - c->t_start), open,
             c->g->id, conn_state_name(c), c->reason);
 }
@@ -729,6 +798,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     c->t_start = conn_now_ms();
     c->reason = "";
     conn_format_peer(c->peer, sizeof(c->peer), peer);
+    c->peer_ss = *peer;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     event_assign(&c->cev_r, w->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->cev_w, w->base, fd, EV_WRITE | EV_PERSIST, conn_event_cb, c);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -263,6 +264,8 @@ main(int argc, char **argv)
         return 0;
     }
     srv.n_workers = srv.gen->n_workers;
+    if (getrandom(srv.instance_id, sizeof(srv.instance_id), 0) != sizeof(srv.instance_id))
+        memset(srv.instance_id, 0, sizeof(srv.instance_id));
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.swapped, NULL);
     rc = serve(&srv);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -32,6 +33,7 @@ struct server {
     struct event *drained_ev;       /* a draining worker has no connections left */
     pthread_mutex_t lock;           /* guards each worker's pending swap */
     pthread_cond_t swapped;
+    uint8_t instance_id[8];         /* random per process: PROXY v2 unique ids */
     atomic_uint n_open;             /* connections open right now */
     atomic_ulong n_accepted;        /* accepted and served */
     atomic_ulong n_rejected;        /* closed at once: max_connections */

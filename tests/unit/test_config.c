@@ -171,6 +171,7 @@ test_full(void **state)
     assert_ptr_equal(l->backend, b);
 
     assert_int_equal(b->n_servers, 3);
+    assert_int_equal(b->proxy_protocol, 2);
     assert_string_equal(b->servers[0].text, "127.0.0.1:8080");
     assert_string_equal(b->servers[1].text, "[::1]:8081");
     assert_int_equal(b->servers[1].ss.ss_family, AF_INET6);
@@ -310,6 +311,7 @@ static struct bad bad_configs[] = {
     { "user_unknown", { "1:7: unknown user \"no-such-user-tlsterm\"" } },
     { "group_unknown", { "2:8: unknown group \"no-such-group-tlsterm\"" } },
     { "group_without_user", { "1:1: \"group\" needs \"user\": tlsterm changes both or neither" } },
+    { "bad_proxy_protocol", { "10:21: invalid proxy_protocol \"v3\": expected v1, v2 or off" } },
     { "zero_drain", { "1:19: invalid drain \"0s\": must be greater than 0" } },
     { "tls_v11", { "2:16: invalid min_version \"1.1\": TLS 1.0 and 1.1 are insecure; "
                    "the minimum is \"1.2\"" } },

@@ -1,0 +1,183 @@
+"""proxy_protocol: v1 | v2 per backend.  The header reaches the backend
+before any payload; a real peer (nginx with `listen ... proxy_protocol`)
+sees the TLS client's address; the v2 TLVs carry ALPN, SNI, the SSL
+details and a unique id."""
+
+import os
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+
+import pytest
+
+import tlsterm_harness as h
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def pp_config(backend_port, version, alpn=None):
+    cfg = h.one_listener(backend_port)
+    cfg["backends"]["app"]["proxy_protocol"] = version
+    if alpn:
+        cfg["listeners"][0]["alpn"] = alpn
+    return cfg
+
+
+class Nginx:
+    """nginx reading the PROXY header and logging what it learnt."""
+
+    def __init__(self, d):
+        self.dir = str(d)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = h.free_port()
+        self.log = os.path.join(self.dir, "access.log")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""daemon off;
+master_process off;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 64; }
+http {
+  log_format pp '$proxy_protocol_addr $proxy_protocol_port $request';
+  access_log %(log)s pp;
+  client_body_temp_path %(d)s/body;
+  proxy_temp_path %(d)s/proxy;
+  fastcgi_temp_path %(d)s/fcgi;
+  uwsgi_temp_path %(d)s/uwsgi;
+  scgi_temp_path %(d)s/scgi;
+  server {
+    listen 127.0.0.1:%(p)d proxy_protocol;
+    location / { return 200 "hello via proxy protocol\\n"; }
+  }
+}
+""" % {"d": self.dir, "log": self.log, "p": self.port})
+        self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", conf, "-e",
+                                      os.path.join(self.dir, "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=h.die_with_parent)
+        h.wait_until(lambda: self.proc.poll() is not None or self.listening(), h.T(10),
+                     "nginx to listen")
+        assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def listening(self):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def lines(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return [l.split() for l in f if l.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=h.T(10))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    if not os.path.exists(NGINX):
+        pytest.skip("nginx is not installed (.ci/deps installs nginx-light)")
+    n = Nginx(tmp_path / "nginx")
+    yield n
+    n.stop()
+
+
+def get(d, certs, path="/pp"):
+    s = h.tls_connect(d.addr(), certs.rsa_cert)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                   % path).encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        return s.getsockname()[1], data
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_nginx_sees_the_client_address(certs, nginx, tlsterm, version):
+    d = tlsterm(pp_config(nginx.port, version))
+    port, resp = get(d, certs, "/pp-" + version)
+    assert resp.startswith(b"HTTP/1.1 200"), resp
+    assert resp.endswith(b"hello via proxy protocol\n"), resp
+    h.wait_until(lambda: nginx.lines(), h.T(10), "nginx's access line")
+    addr, pport, method, path = nginx.lines()[-1][:4]
+    assert (addr, pport, path) == ("127.0.0.1", str(port), "/pp-" + version), nginx.lines()
+    # the access line counts the client's bytes only, not the header
+    line = d.wait_close(port=port)
+    assert line["in"] == len("GET /pp-%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                             % version), line["line"]
+
+
+class Capture(h.Backend):
+    """Reads the PROXY v2 header and the request behind it, answers 200."""
+
+    async def handle(self, reader, writer, conn):
+        head = await reader.readexactly(16)
+        body = await reader.readexactly(struct.unpack(">H", head[14:16])[0])
+        conn["header"] = head + body
+        conn["request"] = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+
+def tlvs(blob):
+    out = {}
+    while blob:
+        t, n = blob[0], struct.unpack(">H", blob[1:3])[0]
+        out[t] = blob[3:3 + n]
+        blob = blob[3 + n:]
+    return out
+
+
+def test_v2_tlvs_carry_alpn_sni_ssl_and_unique_id(certs, backend, tlsterm):
+    cap = backend(Capture)
+    d = tlsterm(pp_config(cap.port, "v2", alpn=["http/1.1"]))
+    ctx = h.client_context(certs.rsa_cert)
+    ctx.set_alpn_protocols(["http/1.1"])
+    s = h.tls_connect(d.addr(), None, ctx=ctx)
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+        client_port = s.getsockname()[1]
+    finally:
+        s.close()
+    cap.wait_conns(1, timeout=h.T(10), what="the backend connection")
+    hdr = cap.conns[0]["header"]
+    assert hdr[:12] == b"\r\n\r\n\x00\r\nQUIT\n"
+    assert hdr[12] == 0x21 and hdr[13] == 0x11          # v2 PROXY, TCP over IPv4
+    src, dst, sport, dport = struct.unpack(">4s4sHH", hdr[16:28])
+    assert socket.inet_ntoa(src) == "127.0.0.1" and sport == client_port
+    assert dport == d.port()
+    t = tlvs(hdr[28:])
+    assert t[0x01] == b"http/1.1"                           # ALPN
+    assert t[0x02] == b"localhost"                          # authority (SNI)
+    assert len(t[0x05]) == 16                               # unique id
+    ssl_tlv = t[0x20]
+    assert ssl_tlv[0] & 0x01 and not ssl_tlv[0] & 0x02      # TLS, no client cert
+    sub = tlvs(ssl_tlv[5:])
+    assert sub[0x21] == b"TLSv1.2"
+    assert b"CHACHA20" in sub[0x23] or b"GCM" in sub[0x23], sub
+    assert cap.conns[0]["request"].startswith(b"GET / HTTP/1.1")
+
+
+def test_bad_proxy_protocol_value_is_a_config_error(tmp_path, certs):
+    cfg = pp_config(1, "v3")
+    d = h.Tlsterm(tmp_path / "d", cfg, certs=certs)
+    r = subprocess.run([h.BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                       timeout=h.T(30))
+    assert r.returncode == 1
+    assert 'invalid proxy_protocol "v3": expected v1, v2 or off' in r.stderr, r.stderr
