@@ -998,6 +998,32 @@ static const struct key_spec client_auth_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
+static void
+on_trusted(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_listener *l = obj;
+    size_t n = want_seq(c, k->name, v);
+
+    if (n == 0)
+        return;
+    l->trusted = calloc(n, sizeof(*l->trusted));
+    if (l->trusted == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = seq_item(c, v, i);
+        const char *s = it != NULL ? want_item_text(c, k->name, it) : NULL;
+        const char *why = NULL;
+        if (s == NULL)
+            continue;
+        if (config_parse_cidr(s, &l->trusted[l->n_trusted], &why) != 0)
+            cerr(c, it, "invalid trusted address \"%s\": %s", s, why);
+        else
+            l->n_trusted++;
+    }
+}
+
 static const struct key_spec listener_keys[] = {
     { "name", on_listener_name, 0, NULL, true },
     { "listen", on_addrs, 0, &listen_kind, true },
@@ -1007,6 +1033,9 @@ static const struct key_spec listener_keys[] = {
     { "sni_strict", on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
     { "client_auth", on_submap, 0, client_auth_keys, false },
     { "routes", on_routes, 0, NULL, false },
+    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
+      NULL, false },
+    { "trusted", on_trusted, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -1454,6 +1483,19 @@ ids_dup(const int *ids)
     return copy;
 }
 
+/* A PROXY header is believed only from the load balancers. */
+static void
+check_proxy_in(struct ctx *c)
+{
+    for (size_t i = 0; i < c->cfg->n_listeners; i++) {
+        const struct config_listener *l = &c->cfg->listeners[i];
+        if (l->proxy_protocol_in && l->n_trusted == 0)
+            cerr_at(c, l->pos, "listener %s: proxy_protocol_in needs \"trusted: [CIDR, ...]\", "
+                    "the addresses of the load balancers allowed to send the header",
+                    l->name != NULL ? l->name : "?");
+    }
+}
+
 /* log.file goes with log.target: file, and only with it. */
 static void
 check_log_target(struct ctx *c, yaml_node_t *root)
@@ -1528,6 +1570,7 @@ config_walk(struct ctx *c, yaml_node_t *root)
         c->cfg->tls.tickets.lifetime_ms = c->cfg->tls.tickets.rotate_ms;
     check_backend_refs(c);
     check_listen_dups(c);
+    check_proxy_in(c);
     check_log_target(c, root);
     check_run_as(c, root);
 }
@@ -1574,6 +1617,7 @@ listener_free(struct config_listener *l)
         free(l->routes[i].backend_name);
     }
     free(l->routes);
+    free(l->trusted);
 }
 
 void

@@ -36,6 +36,13 @@ struct config_cert {
     struct config_pos pos;      /* position of the list entry */
 };
 
+/* An address block: "10.0.0.0/8", "2001:db8::/32", or one address. */
+struct config_cidr {
+    struct sockaddr_storage addr;
+    unsigned bits;
+    char text[64];
+};
+
 enum config_client_auth { CLIENT_AUTH_NONE = 0, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_REQUIRED };
 
 struct config_route {
@@ -71,6 +78,9 @@ struct config_listener {
     } client_auth;
     struct config_route *routes;
     size_t n_routes;
+    bool proxy_protocol_in;     /* trusted peers must start with a PROXY header */
+    struct config_cidr *trusted;
+    size_t n_trusted;
     struct config_pos pos;
 };
 
@@ -143,6 +153,8 @@ int config_parse_uint(const char *s, uint64_t *out);
  * resolve is true (backends); listeners take numeric addresses or "*". */
 int config_parse_addr(const char *s, bool resolve, struct config_addr *out,
                       const char **why);
+int config_parse_cidr(const char *s, struct config_cidr *out, const char **why);
+bool config_cidr_match(const struct config_cidr *c, const struct sockaddr *sa);
 /* The same canonical text for a socket's address (socket activation). */
 int config_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len,
                               struct config_addr *out);

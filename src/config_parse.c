@@ -336,3 +336,55 @@ config_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct confi
     addr_finish(out, port);
     return 0;
 }
+
+int
+config_parse_cidr(const char *s, struct config_cidr *out, const char **why)
+{
+    char ip[INET6_ADDRSTRLEN + 1];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned max;
+    uint64_t bits;
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n >= sizeof(ip))
+        return fail(why, "expected ADDRESS or ADDRESS/BITS");
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&out->addr)->sin_addr) == 1) {
+        out->addr.ss_family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&out->addr)->sin6_addr) == 1) {
+        out->addr.ss_family = AF_INET6;
+        max = 128;
+    } else {
+        return fail(why, "not a numeric IPv4 or IPv6 address");
+    }
+    bits = max;
+    if (slash != NULL && (config_parse_uint(slash + 1, &bits) != 0 || bits > max))
+        return fail(why, max == 32 ? "prefix length must be 0 to 32" : "prefix length must be 0 to 128");
+    out->bits = (unsigned)bits;
+    snprintf(out->text, sizeof(out->text), "%s/%u", ip, out->bits);
+    return 0;
+}
+
+static const uint8_t *
+cidr_bytes(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET
+           ? (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr
+           : (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+}
+
+bool
+config_cidr_match(const struct config_cidr *c, const struct sockaddr *sa)
+{
+    const uint8_t *a = cidr_bytes((const struct sockaddr *)&c->addr), *b = cidr_bytes(sa);
+    unsigned full = c->bits / 8, rest = c->bits % 8;
+
+    if (sa->sa_family != c->addr.ss_family)
+        return false;
+    if (memcmp(a, b, full) != 0)
+        return false;
+    return rest == 0 || ((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}

@@ -74,7 +74,11 @@ struct conn {
     const struct config_addr *server;
     const struct config_backend *be;
     size_t pp_len;              /* PROXY header bytes at the start of up.bytes */
-    struct sockaddr_storage peer_ss;
+    enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
+    uint8_t *pp_buf;            /* an inbound PROXY header being read */
+    size_t pp_have;
+    struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
+    struct sockaddr_storage local_ss;   /* the address it connected to */
     struct tls_conn *tls;
     bool tls_broken;            /* no close_notify after a TLS error */
     bool b_drained;             /* last backend read was short: wait for epoll */
@@ -471,7 +475,9 @@ conn_proxy_header(struct conn *c)
     };
     ssize_t n;
 
-    if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) != 0)
+    if (c->local_ss.ss_family != AF_UNSPEC)
+        local = c->local_ss;                    /* from an inbound PROXY header */
+    else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) != 0)
         memset(&local, 0, sizeof(local));       /* sent as UNKNOWN */
     conn_cert_cn(peer ? peer->subject : "", cn, sizeof(cn));
     memcpy(uid, c->w->srv->instance_id, 8);
@@ -557,6 +563,87 @@ conn_connected(struct conn *c)
     conn_start_relay(c);
 }
 
+/* ---- inbound PROXY header ------------------------------------------ */
+
+#define CONN_PP_MAX 1024        /* longest inbound header we accept */
+
+static int
+conn_proxy_apply(struct conn *c, const struct pp_header *h)
+{
+    char via[64];
+
+    if (!h->local) {
+        memcpy(via, c->peer, sizeof(via));
+        c->peer_ss = h->src;
+        c->local_ss = h->dst;
+        conn_format_peer(c->peer, sizeof(c->peer), &c->peer_ss);
+        log_debug("conn=%llu client=%s via=%s PROXY v%d header", (unsigned long long)c->id,
+                  c->peer, via, h->version);
+    }
+    free(c->pp_buf);
+    c->pp_buf = NULL;
+    c->pp_in = PP_IN_NONE;
+    return 1;
+}
+
+/* Bytes are peeked, and consumed only as far as they belong to the
+ * header, so the TLS bytes behind it stay in the socket for mbedTLS.
+ * Returns 1 when done, 0 to wait for more, -1 when closed. */
+static int
+conn_proxy_in(struct conn *c)
+{
+    struct pp_header h;
+    const char *why;
+    ssize_t n;
+
+    if (c->pp_buf == NULL && (c->pp_buf = malloc(CONN_PP_MAX)) == NULL) {
+        conn_close(c, "out of memory for the PROXY header");
+        return -1;
+    }
+    n = recv(c->cfd, c->pp_buf + c->pp_have, CONN_PP_MAX - c->pp_have, MSG_PEEK);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            conn_close(c, n == 0 ? "client closed inside the PROXY header"
+                                 : "client read error before the PROXY header");
+        return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
+    }
+    switch (pp_decode(c->pp_buf, c->pp_have + (size_t)n, &h, &why)) {
+    case PP_OK:
+        if (recv(c->cfd, c->pp_buf + c->pp_have, h.len - c->pp_have, 0) !=
+            (ssize_t)(h.len - c->pp_have)) {
+            conn_close(c, "client read error inside the PROXY header");
+            return -1;
+        }
+        return conn_proxy_apply(c, &h);
+    case PP_NEED_MORE:
+        if (c->pp_have + (size_t)n == CONN_PP_MAX) {
+            conn_closef(c, "PROXY header longer than %d bytes", CONN_PP_MAX);
+            return -1;
+        }
+        /* a valid prefix: take it, or a level-triggered loop would spin on it */
+        c->pp_have += (size_t)recv(c->cfd, c->pp_buf + c->pp_have, (size_t)n, 0);
+        return 0;
+    default:
+        conn_closef(c, "bad PROXY header from a trusted address: %s", why);
+        return -1;
+    }
+}
+
+/* On a proxy_protocol_in listener, a peer outside "trusted" talks TLS
+ * directly; a PROXY header from it is a spoofing attempt. */
+static int
+conn_proxy_forbidden(struct conn *c)
+{
+    char b;
+
+    c->pp_in = PP_IN_NONE;
+    if (recv(c->cfd, &b, 1, MSG_PEEK) == 1 && (b == 'P' || b == '\r')) {
+        conn_close(c, "PROXY header from an address not in trusted");
+        return -1;
+    }
+    return 1;
+}
+
 /* ---- handshake ------------------------------------------------------- */
 
 static void
@@ -567,6 +654,9 @@ conn_handshake(struct conn *c)
     /* TLS state is allocated only once the client has sent something; a
      * connect-and-close (a health check) is told apart from a failed
      * handshake. */
+    if (c->pp_in != PP_IN_NONE &&
+        (c->pp_in == PP_IN_EXPECT ? conn_proxy_in(c) : conn_proxy_forbidden(c)) <= 0)
+        return;
     if (c->tls == NULL) {
         char b;
         if (recv(c->cfd, &b, 1, MSG_PEEK) == 0) {
@@ -676,6 +766,7 @@ conn_free(struct conn *c)
         conn_drain_client(c->cfd);
     close(c->cfd);
     tls_conn_free(c->tls);
+    free(c->pp_buf);
     free(c->up.buf);
     free(c->down.buf);
     if (c->prev)
@@ -775,6 +866,15 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     conn_finish(c);
 }
 
+static bool
+conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer)
+{
+    for (size_t i = 0; i < lc->n_trusted; i++)
+        if (config_cidr_match(&lc->trusted[i], (const struct sockaddr *)peer))
+            return true;
+    return false;
+}
+
 void
 conn_accept(struct worker *w, const struct listener *l, int fd,
             const struct sockaddr_storage *peer)
@@ -799,6 +899,8 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     c->reason = "";
     conn_format_peer(c->peer, sizeof(c->peer), peer);
     c->peer_ss = *peer;
+    if (l->lc->proxy_protocol_in)
+        c->pp_in = conn_trusted(l->lc, peer) ? PP_IN_EXPECT : PP_IN_FORBID;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     event_assign(&c->cev_r, w->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->cev_w, w->base, fd, EV_WRITE | EV_PERSIST, conn_event_cb, c);

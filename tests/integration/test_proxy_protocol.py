@@ -181,3 +181,124 @@ def test_bad_proxy_protocol_value_is_a_config_error(tmp_path, certs):
                        timeout=h.T(30))
     assert r.returncode == 1
     assert 'invalid proxy_protocol "v3": expected v1, v2 or off' in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- inbound
+
+class LineCapture(h.Backend):
+    """Reads the v1 PROXY line tlsterm sends, then one request; answers."""
+
+    async def handle(self, reader, writer, conn):
+        conn["pp"] = (await reader.readuntil(b"\r\n")).decode()
+        conn["request"] = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+
+def in_config(backend_port, trusted, out=None, **kw):
+    cfg = h.one_listener(backend_port, **kw)
+    cfg["listeners"][0]["proxy_protocol_in"] = True
+    cfg["listeners"][0]["trusted"] = trusted
+    if out:
+        cfg["backends"]["app"]["proxy_protocol"] = out
+    return cfg
+
+
+def v2_header(src, sport, dst, dport):
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    body += b"\x04\x00\x01z"                    # a NOOP TLV, to be skipped
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_client_address_from_a_trusted_balancer(certs, backend, tlsterm, version):
+    cap = backend(LineCapture)
+    d = tlsterm(in_config(cap.port, ["10.9.9.9", "127.0.0.0/8"], out="v1"))
+    header = (b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n" if version == "v1"
+              else v2_header("203.0.113.7", 40000, "198.51.100.1", 443))
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    try:
+        c.sock.sendall(header)
+        c.handshake()
+        c.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert c.read_until(b"ok").endswith(b"ok")
+        lb_port = c.local_port
+    finally:
+        c.close()
+    # the original client replaces the balancer everywhere: log and PROXY out
+    line = d.wait_close()
+    assert line["client"] == "203.0.113.7:40000", line["line"]
+    d.wait_log(r"client=203\.0\.113\.7:40000 via=127\.0\.0\.1:%d PROXY v%s header"
+               % (lb_port, version[1]))
+    cap.wait_conns(1, timeout=h.T(10))
+    assert cap.conns[0]["pp"] == "PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n"
+
+
+def test_trusted_peer_without_header_is_closed(certs, http_backend, tlsterm):
+    d = tlsterm(in_config(http_backend.port, ["127.0.0.1"]))
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError, AssertionError)):
+            c.handshake()
+    finally:
+        c.close()
+    line = d.wait_close()
+    assert line["reason"] == ("bad PROXY header from a trusted address: "
+                              "not a PROXY protocol header"), line["line"]
+
+
+def test_untrusted_peer_may_not_send_a_header(certs, http_backend, tlsterm):
+    d = tlsterm(in_config(http_backend.port, ["192.0.2.0/24", "2001:db8::/32"]))
+    s = socket.create_connection(d.addr(), timeout=h.T(5))
+    try:
+        s.sendall(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
+        assert h.closed_by_peer(s, h.T(5)) in ("eof", "reset")
+    finally:
+        s.close()
+    line = d.wait_close()
+    assert line["reason"] == "PROXY header from an address not in trusted", line["line"]
+    assert line["client"].startswith("127.0.0.1:")
+    # ... while plain TLS from it works as on any listener
+    t = h.tls_connect(d.addr(), certs.rsa_cert)
+    try:
+        t.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert t.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        t.close()
+
+
+def test_partial_header_is_bounded_by_the_handshake_timeout(certs, http_backend, tlsterm):
+    d = tlsterm(in_config(http_backend.port, ["127.0.0.1"], timeouts={"handshake": "1s"}))
+    s = socket.create_connection(d.addr(), timeout=h.T(5))
+    try:
+        s.sendall(b"PROXY TCP4 203.0.113.7 ")
+        cpu0 = h.proc_cpu_seconds(d.pid)
+        assert h.closed_by_peer(s, h.T(10)) in ("eof", "reset")
+        # waiting on a partial header must not spin the worker
+        assert h.proc_cpu_seconds(d.pid) - cpu0 < 0.5
+    finally:
+        s.close()
+    assert d.wait_close()["reason"] == "handshake timeout"
+
+
+def test_malformed_header_is_refused(certs, http_backend, tlsterm):
+    d = tlsterm(in_config(http_backend.port, ["127.0.0.1"]))
+    s = socket.create_connection(d.addr(), timeout=h.T(5))
+    try:
+        s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.1 99999 443\r\n")
+        assert h.closed_by_peer(s, h.T(5)) in ("eof", "reset")
+    finally:
+        s.close()
+    assert d.wait_close()["reason"] == ("bad PROXY header from a trusted address: "
+                                        "v1 port is not a number from 0 to 65535")
+
+
+def test_proxy_protocol_in_needs_trusted(tmp_path, certs):
+    cfg = h.one_listener(1)
+    cfg["listeners"][0]["proxy_protocol_in"] = True
+    d = h.Tlsterm(tmp_path / "d", cfg, certs=certs)
+    r = subprocess.run([h.BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                       timeout=h.T(30))
+    assert r.returncode == 1
+    assert "proxy_protocol_in needs \"trusted: [CIDR, ...]\"" in r.stderr, r.stderr

@@ -953,6 +953,13 @@ def check_config(path, cfg, timeout=None):
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
+def proc_cpu_seconds(pid):
+    """utime + stime of a process and all its threads, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def closed_by_peer(sock, timeout):
     """Waits until the peer closes a plain TCP socket: returns 'eof',
     'reset', or 'data:<bytes>' when the peer sent something first;

@@ -290,7 +290,7 @@ static struct bad bad_configs[] = {
     { "unknown_nohint", { "10:1: unknown key \"frobnicate\" (valid keys: " TOP_KEYS ")" } },
     { "unknown_listener_key", { "7:5: unknown key \"frobnicate\" (valid keys: name, listen, "
                                 "certificates, backend, alpn, sni_strict, client_auth, "
-                                "routes)" } },
+                                "routes, proxy_protocol_in, trusted)" } },
     { "duplicate_key", { "2:1: duplicate key \"workers\" (first at line 1)" } },
     { "bad_duration", { "1:18: invalid idle \"10x\": unknown unit (use ms, s, m, h or d)" } },
     { "zero_timeout", { "2:14: invalid handshake \"0s\": must be greater than 0" } },
@@ -312,6 +312,11 @@ static struct bad bad_configs[] = {
     { "group_unknown", { "2:8: unknown group \"no-such-group-tlsterm\"" } },
     { "group_without_user", { "1:1: \"group\" needs \"user\": tlsterm changes both or neither" } },
     { "bad_proxy_protocol", { "10:21: invalid proxy_protocol \"v3\": expected v1, v2 or off" } },
+    { "proxy_in_untrusted", { "2:5: listener https: proxy_protocol_in needs \"trusted: [CIDR, "
+                              "...]\", the addresses of the load balancers allowed to send "
+                              "the header" } },
+    { "bad_trusted", { "7:27: invalid trusted address \"10.0.0.0/40\": prefix length must be "
+                       "0 to 32" } },
     { "zero_drain", { "1:19: invalid drain \"0s\": must be greater than 0" } },
     { "tls_v11", { "2:16: invalid min_version \"1.1\": TLS 1.0 and 1.1 are insecure; "
                    "the minimum is \"1.2\"" } },

@@ -317,6 +317,53 @@ test_curve_names(void **state)
     assert_string_equal(tls_curve_valid_names(), "x25519, secp256r1, secp384r1, secp521r1");
 }
 
+static int
+cidr_has(const char *cidr, int fam, const char *ip)
+{
+    struct config_cidr c;
+    struct sockaddr_storage ss = { .ss_family = (sa_family_t)fam };
+    const char *why;
+
+    assert_int_equal(config_parse_cidr(cidr, &c, &why), 0);
+    inet_pton(fam, ip, fam == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                      : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr);
+    return config_cidr_match(&c, (struct sockaddr *)&ss);
+}
+
+static void
+test_cidr(void **state)
+{
+    static const struct bad_case bad[] = {
+        { "10.0.0.0/33", "prefix length must be 0 to 32" },
+        { "::/129", "prefix length must be 0 to 128" },
+        { "10.0.0.0/", "prefix length must be 0 to 32" },
+        { "10.0.0.0/x", "prefix length must be 0 to 32" },
+        { "example.com", "not a numeric IPv4 or IPv6 address" },
+        { "/8", "expected ADDRESS or ADDRESS/BITS" },
+    };
+    struct config_cidr c;
+    const char *why;
+
+    (void)state;
+    assert_true(cidr_has("10.0.0.0/8", AF_INET, "10.255.1.2"));
+    assert_false(cidr_has("10.0.0.0/8", AF_INET, "11.0.0.1"));
+    assert_true(cidr_has("192.168.1.128/25", AF_INET, "192.168.1.200"));
+    assert_false(cidr_has("192.168.1.128/25", AF_INET, "192.168.1.127"));
+    assert_true(cidr_has("192.0.2.10", AF_INET, "192.0.2.10"));
+    assert_false(cidr_has("192.0.2.10", AF_INET, "192.0.2.11"));
+    assert_true(cidr_has("0.0.0.0/0", AF_INET, "8.8.8.8"));
+    assert_false(cidr_has("0.0.0.0/0", AF_INET6, "::1"));       /* families differ */
+    assert_true(cidr_has("2001:db8::/32", AF_INET6, "2001:db8:ffff::1"));
+    assert_false(cidr_has("2001:db8::/33", AF_INET6, "2001:db8:8000::1"));
+    assert_int_equal(config_parse_cidr("2001:db8::/32", &c, &why), 0);
+    assert_string_equal(c.text, "2001:db8::/32");
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        why = NULL;
+        assert_int_equal(config_parse_cidr(bad[i].in, &c, &why), -1);
+        assert_string_equal(why, bad[i].why);
+    }
+}
+
 int
 main(void)
 {
@@ -331,6 +378,7 @@ main(void)
         cmocka_unit_test(test_cipher_names),
         cmocka_unit_test(test_cipher_defaults),
         cmocka_unit_test(test_curve_names),
+        cmocka_unit_test(test_cidr),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
