@@ -1,4 +1,4 @@
-/* backend.c - server choice and non-blocking connect.  No DNS here: the
+/* backend.c - non-blocking connect.  No DNS here: the
  * addresses were resolved when the config was loaded. */
 #include "autoconf.h"
 
@@ -9,15 +9,6 @@
 #include <unistd.h>
 
 #include "backend.h"
-
-const struct config_addr *
-backend_pick(const struct config_backend *be, unsigned *rr)
-{
-    const struct config_addr *a = &be->servers[*rr % be->n_servers];
-
-    (*rr)++;
-    return a;
-}
 
 /* On loopback and fast LANs the TCP handshake has usually finished by the
  * time connect() returns EINPROGRESS; asking TCP saves a trip through epoll

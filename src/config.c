@@ -1071,6 +1071,101 @@ on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     }
 }
 
+/* One entry of "servers": an address, or a mapping with address and
+ * options. */
+struct server_item {
+    struct config_addr addr;
+    struct config_server_opts o;
+    bool has_addr;
+};
+
+static const struct count_kind weight_kind = { 1, 1000, false };
+static const struct count_kind server_max_kind = { 1, CONFIG_MAX_CONNECTIONS_MAX, false };
+
+static void
+on_server_address(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct server_item *it = obj;
+    const char *s = want_text(c, k->name, v, "an address"), *why;
+
+    if (s == NULL)
+        return;
+    if (config_parse_addr(s, true, &it->addr, &why) != 0) {
+        cerr(c, v, "invalid server address \"%s\": %s", s, why);
+        return;
+    }
+    it->addr.pos = node_pos(v);
+    it->has_addr = true;
+}
+
+static const struct key_spec server_keys[] = {
+    { "address", on_server_address, 0, NULL, true },
+    { "weight", on_count, offsetof(struct server_item, o.weight), &weight_kind, false },
+    { "max_connections", on_count, offsetof(struct server_item, o.max_connections),
+      &server_max_kind, false },
+    { "backup", on_bool, offsetof(struct server_item, o.backup), NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static int
+server_item(struct ctx *c, yaml_node_t *node, struct server_item *it)
+{
+    it->o.weight = 1;
+    if (node->type == YAML_MAPPING_NODE) {
+        walk_map(c, node, server_keys, "server", it);
+        return it->has_addr ? 0 : -1;
+    }
+    return addr_item(c, &(struct key_spec){ "servers", NULL, 0, &server_kind, true }, node,
+                     &it->addr);
+}
+
+static void
+on_servers(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_backend *b = obj;
+    bool one = v->type == YAML_SCALAR_NODE;
+    size_t n = one ? 1 : want_seq(c, k->name, v);
+
+    if (n == 0)
+        return;
+    if (n > CONFIG_SERVERS_MAX) {
+        cerr(c, v, "%zu servers: a backend has at most %d", n, CONFIG_SERVERS_MAX);
+        return;
+    }
+    b->servers = calloc(n, sizeof(*b->servers));
+    b->opts = calloc(n, sizeof(*b->opts));
+    if (b->servers == NULL || b->opts == NULL) {
+        oom(c, v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *node = one ? v : seq_item(c, v, i);
+        struct server_item it = { 0 };
+        if (node == NULL || server_item(c, node, &it) != 0)
+            continue;
+        b->servers[b->n_servers] = it.addr;
+        b->opts[b->n_servers++] = it.o;
+    }
+}
+
+static void
+on_balance(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    static const char *const names[] = { "round_robin", "least_conn", "source_hash", NULL };
+    struct config_backend *b = obj;
+    const char *s = want_text(c, k->name, v, "round_robin, least_conn or source_hash");
+
+    if (s == NULL)
+        return;
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            b->balance = (enum config_balance)i;
+            return;
+        }
+    }
+    cerr(c, v, "invalid balance \"%s\": expected round_robin, least_conn or source_hash", s);
+}
+
 static void
 on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
@@ -1090,7 +1185,9 @@ on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void 
 }
 
 static const struct key_spec backend_keys[] = {
-    { "servers", on_addrs, 0, &server_kind, true },
+    { "servers", on_servers, 0, NULL, true },
+    { "balance", on_balance, 0, NULL, false },
+    { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
     { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -1115,6 +1212,7 @@ backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
     if (vn == NULL || b->name == NULL)
         return b->name != NULL ? 0 : -1;
     b->pos = node_pos(kn);
+    b->fail_timeout_ms = 10 * 1000;
     snprintf(what, sizeof(what), "backend \"%s\"", b->name);
     if (vn->type != YAML_MAPPING_NODE)
         cerr(c, vn, "%s must be a mapping with \"servers\"", what);
@@ -1147,6 +1245,10 @@ on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         if (backend_one(c, v, &v->data.mapping.pairs.start[i],
                         &cfg->backends[cfg->n_backends]) == 0)
             cfg->n_backends++;
+    }
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        cfg->backends[i].first = cfg->n_servers_total;
+        cfg->n_servers_total += cfg->backends[i].n_servers;
     }
 }
 
@@ -1631,6 +1733,7 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_backends; i++) {
         free(cfg->backends[i].name);
         free(cfg->backends[i].servers);
+        free(cfg->backends[i].opts);
     }
     free(cfg->backends);
     free(cfg->tls.ciphersuites);

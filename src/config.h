@@ -24,7 +24,7 @@ struct config_pos {
 struct config_addr {
     struct sockaddr_storage ss;
     socklen_t len;
-    char text[64];              /* canonical "1.2.3.4:443" / "[::1]:443" */
+    char text[128];             /* canonical "1.2.3.4:443", "[::1]:443", "unix:/path" */
     struct config_pos pos;
 };
 
@@ -52,10 +52,24 @@ struct config_route {
     struct config_pos pos;
 };
 
+enum config_balance { BALANCE_ROUND_ROBIN = 0, BALANCE_LEAST_CONN, BALANCE_SOURCE_HASH };
+
+struct config_server_opts {
+    unsigned weight;            /* 1..1000, default 1 */
+    unsigned max_connections;   /* 0: no limit */
+    bool backup;                /* used only while no other server is available */
+};
+
+#define CONFIG_SERVERS_MAX 64   /* per backend: a retry remembers servers in a bitmask */
+
 struct config_backend {
     char *name;
     struct config_addr *servers;
+    struct config_server_opts *opts;    /* [n_servers] */
     size_t n_servers;
+    size_t first;               /* index of servers[0] among all servers of the config */
+    enum config_balance balance;
+    uint64_t fail_timeout_ms;   /* a server that failed to connect rests this long */
     int proxy_protocol;         /* 0: off, 1 or 2: header version sent first */
     struct config_pos pos;
 };
@@ -128,6 +142,7 @@ struct config {
     size_t n_listeners;
     struct config_backend *backends;
     size_t n_backends;
+    size_t n_servers_total;     /* over all backends */
 };
 
 struct config_errors {
@@ -149,8 +164,9 @@ int config_parse_duration(const char *s, uint64_t *ms, const char **why);
 int config_parse_size(const char *s, uint64_t *bytes, const char **why);
 /* Decimal digits only, no sign. */
 int config_parse_uint(const char *s, uint64_t *out);
-/* "1.2.3.4:443", "[::1]:443", "host:443".  Names are resolved only when
- * resolve is true (backends); listeners take numeric addresses or "*". */
+/* "1.2.3.4:443", "[::1]:443", "host:443", and for backends (resolve true)
+ * "unix:/path".  Names are resolved only when resolve is true; listeners
+ * take numeric addresses or "*". */
 int config_parse_addr(const char *s, bool resolve, struct config_addr *out,
                       const char **why);
 int config_parse_cidr(const char *s, struct config_cidr *out, const char **why);

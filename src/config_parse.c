@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,23 @@ addr_finish(struct config_addr *a, unsigned port)
     }
 }
 
+/* "unix:/run/app.sock": absolute, and short enough for sun_path. */
+static int
+unix_addr(const char *path, struct config_addr *out, const char **why)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)&out->ss;
+
+    if (path[0] != '/')
+        return fail(why, "a unix socket path must be absolute");
+    if (strlen(path) >= sizeof(sun->sun_path))
+        return fail(why, "unix socket path longer than 107 bytes");
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, strlen(path) + 1);
+    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    snprintf(out->text, sizeof(out->text), "unix:%s", path);
+    return 0;
+}
+
 int
 config_parse_addr(const char *s, bool resolve, struct config_addr *out,
                   const char **why)
@@ -313,6 +331,9 @@ config_parse_addr(const char *s, bool resolve, struct config_addr *out,
     memset(out, 0, sizeof(*out));
     if (s == NULL)
         return fail(why, "empty address");
+    if (strncmp(s, "unix:", 5) == 0)
+        return resolve ? unix_addr(s + 5, out, why)
+                       : fail(why, "unix sockets are only for backend servers");
     if (addr_split(s, host, sizeof(host), &port_text, &v6, why) != 0 ||
         port_parse(port_text, &port, why) != 0 ||
         host_fill(host, v6, resolve, out, why) != 0)

@@ -73,6 +73,8 @@ struct conn {
     size_t lidx;
     const struct config_addr *server;
     const struct config_backend *be;
+    int srv_idx;                /* into be->servers; -1: none held */
+    uint64_t tried;             /* servers of be tried by this connection */
     size_t pp_len;              /* PROXY header bytes at the start of up.bytes */
     enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
     uint8_t *pp_buf;            /* an inbound PROXY header being read */
@@ -523,22 +525,54 @@ conn_route(const struct conn *c)
     return lc->backend;
 }
 
+/* The server failed before any byte went to it: it rests (pool.h), its
+ * socket goes, and the caller may try another. */
+static void
+conn_server_failed(struct conn *c, const char *why)
+{
+    /* reason_buf is free until the close: it keeps the last failure */
+    snprintf(c->reason_buf, sizeof(c->reason_buf), "%s: %s", c->server->text, why);
+    pool_failed(&c->g->pool, c->be, c->srv_idx, conn_now_ms(), why);
+    pool_release(&c->g->pool, c->be, c->srv_idx);
+    c->srv_idx = -1;
+    if (c->bfd >= 0) {
+        event_del(&c->bev_r);
+        event_del(&c->bev_w);
+        c->active &= ~(unsigned)(WAIT_BREAD | WAIT_BWRITE);
+        close(c->bfd);
+        c->bfd = -1;
+    }
+}
+
+/* Tries the servers the pool offers until a connect starts; each server
+ * at most once per connection. */
 static void
 conn_backend_connect(struct conn *c)
 {
-    const struct config_backend *be = conn_route(c);
     int done = 0;
 
-    c->be = be;
-    c->server = backend_pick(be, gen_rr(c->g, c->w->id, be));
-    c->bfd = backend_connect(c->server, &done);
-    if (c->bfd < 0) {
-        conn_closef(c, "backend %s: connect: %s", c->server->text, strerror(errno));
-        return;
+    if (c->be == NULL)
+        c->be = conn_route(c);
+    for (;;) {
+        c->srv_idx = pool_pick(&c->g->pool, c->w->id, c->be, &c->peer_ss, c->tried,
+                               conn_now_ms());
+        if (c->srv_idx < 0) {
+            char last[sizeof(c->reason_buf)];
+            snprintf(last, sizeof(last), "%s", c->tried ? c->reason_buf : "all down or full");
+            conn_closef(c, "backend %s: no server available (last: %s)", c->be->name, last);
+            return;
+        }
+        c->tried |= 1ULL << c->srv_idx;
+        c->server = &c->be->servers[c->srv_idx];
+        c->bfd = backend_connect(c->server, &done);
+        if (c->bfd >= 0)
+            break;
+        conn_server_failed(c, strerror(errno));
     }
     event_assign(&c->bev_r, c->w->base, c->bfd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->bev_w, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
     if (done) {
+        pool_succeeded(&c->g->pool, c->be, c->srv_idx);
         conn_start_relay(c);
         return;
     }
@@ -557,9 +591,11 @@ conn_connected(struct conn *c)
     if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0) {
-        conn_closef(c, "backend %s: connect: %s", c->server->text, strerror(err));
+        conn_server_failed(c, strerror(err));
+        conn_backend_connect(c);
         return;
     }
+    pool_succeeded(&c->g->pool, c->be, c->srv_idx);
     conn_start_relay(c);
 }
 
@@ -766,6 +802,7 @@ conn_free(struct conn *c)
         conn_drain_client(c->cfd);
     close(c->cfd);
     tls_conn_free(c->tls);
+    pool_release(&c->g->pool, c->be, c->srv_idx);
     free(c->pp_buf);
     free(c->up.buf);
     free(c->down.buf);
@@ -856,7 +893,8 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (c->state == CONN_HANDSHAKE) {
         conn_close(c, "handshake timeout");
     } else if (c->state == CONN_CONNECTING) {
-        conn_closef(c, "backend %s: connect timeout", c->server->text);
+        conn_server_failed(c, "connect timeout");
+        conn_backend_connect(c);
     } else if (c->state == CONN_RELAY) {
         if (now - c->t_io >= cfg->timeouts.idle_ms)
             conn_close(c, "idle timeout");
@@ -894,6 +932,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     c->lidx = l->lidx;
     c->cfd = fd;
     c->bfd = -1;
+    c->srv_idx = -1;
     c->id = atomic_fetch_add(&w->srv->next_conn_id, 1) + 1;
     c->t_start = conn_now_ms();
     c->reason = "";

@@ -16,7 +16,7 @@ gen_free(struct gen *g)
     for (unsigned i = 0; g->wtls != NULL && i < g->n_workers; i++)
         tls_ctx_free(g->wtls[i]);
     free(g->wtls);
-    free(g->rr);
+    pool_free(&g->pool);
     tls_shared_free(g->tls);
     config_free(g->cfg);
     free(g);
@@ -55,16 +55,12 @@ gen_load(const char *path, unsigned n_workers, const struct gen *prev,
         goto fail;
     g->n_workers = n_workers = n_workers ? n_workers : gen_worker_count(g->cfg);
     g->wtls = calloc(n_workers, sizeof(*g->wtls));
-    g->rr = calloc((size_t)n_workers * (g->cfg->n_backends + 1), sizeof(*g->rr));
-    if (g->wtls == NULL || g->rr == NULL)
+    if (g->wtls == NULL || pool_init(&g->pool, g->cfg, n_workers) != 0)
         goto fail;
     for (unsigned i = 0; i < n_workers; i++) {
         g->wtls[i] = tls_ctx_new(g->cfg, g->tls, errs, i == 0);
         if (g->wtls[i] == NULL)
             goto fail;
-        /* Spread the starting server so workers do not move in lockstep. */
-        for (size_t b = 0; b < g->cfg->n_backends; b++)
-            g->rr[i * g->cfg->n_backends + b] = i;
     }
     return g;
 fail:
@@ -84,10 +80,4 @@ gen_unref(struct gen *g)
 {
     if (g != NULL && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
         gen_free(g);
-}
-
-unsigned *
-gen_rr(struct gen *g, unsigned w, const struct config_backend *be)
-{
-    return &g->rr[w * g->cfg->n_backends + (size_t)(be - g->cfg->backends)];
 }

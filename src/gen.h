@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "pool.h"
 
 struct tls_shared;
 struct tls_ctx;
@@ -23,7 +24,7 @@ struct gen {
     struct tls_shared *tls;
     unsigned n_workers;
     struct tls_ctx **wtls;          /* [worker] */
-    unsigned *rr;                   /* [worker * n_backends + backend] */
+    struct pool pool;               /* server choice and health */
 };
 
 /* Loads the config at path and every file it names, with TLS contexts for
@@ -38,7 +39,5 @@ unsigned gen_worker_count(const struct config *cfg);
 /* Thread-safe; the last reference frees everything. */
 void gen_unref(struct gen *g);
 
-/* Round-robin cursor of worker w for backend be of this generation. */
-unsigned *gen_rr(struct gen *g, unsigned w, const struct config_backend *be);
 
 #endif

@@ -19,7 +19,7 @@ struct gen;
 /* A listening socket passed by systemd (LISTEN_FDS). */
 struct inherited_fd {
     int fd;
-    char text[64];                  /* its address, as config_addr.text */
+    char text[128];                 /* its address, as config_addr.text */
     bool used;
 };
 

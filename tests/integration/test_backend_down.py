@@ -28,6 +28,9 @@ def test_backend_refused(certs, http_backend, tlsterm):
     assert c.got_close_notify, "tlsterm closed without close_notify"
     line = d.wait_close(port=port)
     assert line["listener"] == "down"
-    assert "backend 127.0.0.1:%d: connect: Connection refused" % dead in line["reason"], line["line"]
+    assert line["reason"] == ("backend dead: no server available (last: 127.0.0.1:%d: "
+                              "Connection refused)" % dead), line["line"]
+    assert "backend=dead server=127.0.0.1:%d is down for 10000 ms: Connection refused" % dead \
+        in d.log()
     status, body, _ = h.https_get(d.addr("up"), certs.rsa_cert)
     assert (status, body) == (200, h.BODY)

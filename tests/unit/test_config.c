@@ -170,8 +170,18 @@ test_full(void **state)
     assert_int_equal(l->certs[1].pos.line, 23);
     assert_ptr_equal(l->backend, b);
 
-    assert_int_equal(b->n_servers, 3);
+    assert_int_equal(b->n_servers, 4);
     assert_int_equal(b->proxy_protocol, 2);
+    assert_int_equal(b->balance, BALANCE_LEAST_CONN);
+    assert_int_equal(b->fail_timeout_ms, 3000);
+    assert_int_equal(b->opts[0].weight, 1);
+    assert_int_equal(b->opts[1].weight, 5);
+    assert_int_equal(b->opts[1].max_connections, 100);
+    assert_false(b->opts[1].backup);
+    assert_true(b->opts[2].backup);
+    assert_string_equal(b->servers[3].text, "unix:/run/app.sock");
+    assert_int_equal(b->servers[3].ss.ss_family, AF_UNIX);
+    assert_int_equal(cfg->n_servers_total, 4);
     assert_string_equal(b->servers[0].text, "127.0.0.1:8080");
     assert_string_equal(b->servers[1].text, "[::1]:8081");
     assert_int_equal(b->servers[1].ss.ss_family, AF_INET6);

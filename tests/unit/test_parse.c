@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/un.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <mbedtls/ecp.h>
@@ -163,11 +165,20 @@ test_addr_valid(void **state)
     assert_int_equal(config_parse_addr("[::1]:9", false, &a, &why), 0);
     assert_int_equal(ntohs(sin6->sin6_port), 9);
     assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+    assert_int_equal(config_parse_addr("unix:/run/app.sock", true, &a, &why), 0);
+    assert_int_equal(a.ss.ss_family, AF_UNIX);
+    assert_string_equal(a.text, "unix:/run/app.sock");
+    assert_int_equal(a.len, offsetof(struct sockaddr_un, sun_path) + sizeof("/run/app.sock"));
 }
 
 static void
 test_addr_invalid(void **state)
 {
+    static const struct bad_case unix_cases[] = {
+        { "unix:run/app.sock", "a unix socket path must be absolute" },
+        { "unix:/" "0123456789012345678901234567890123456789012345678901234567890123456789"
+          "0123456789012345678901234567890123456789", "unix socket path longer than 107 bytes" },
+    };
     static const struct bad_case listen_cases[] = {
         { "", "empty address" },
         { "1.2.3.4:443-445", "port ranges are not supported" },
@@ -206,6 +217,13 @@ test_addr_invalid(void **state)
     assert_string_equal(why, "\"*\" is only allowed in listen addresses");
     assert_int_equal(config_parse_addr("1.2.3.4:443-445", true, &a, &why), -1);
     assert_string_equal(why, "port ranges are not supported");
+    for (size_t i = 0; i < ARRAY_LEN(unix_cases); i++) {
+        why = NULL;
+        assert_int_equal(config_parse_addr(unix_cases[i].in, true, &a, &why), -1);
+        assert_string_equal(why, unix_cases[i].why);
+    }
+    assert_int_equal(config_parse_addr("unix:/run/x.sock", false, &a, &why), -1);
+    assert_string_equal(why, "unix sockets are only for backend servers");
 }
 
 static void

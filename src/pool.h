@@ -1,0 +1,44 @@
+/* pool.h - choosing a backend server: balance (weighted round robin,
+ * least connections, source hash), per-server max_connections, backup
+ * servers, and passive health (a server whose connect failed rests for
+ * the backend's fail_timeout while connections retry on another). */
+#ifndef TLSTERM_POOL_H
+#define TLSTERM_POOL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+/* Shared by every worker of one generation, one per server. */
+struct pool_server {
+    atomic_uint active;             /* connections using it now */
+    atomic_uint_least64_t down_until;   /* monotonic ms; 0: available */
+};
+
+struct pool {
+    const struct config *cfg;
+    struct pool_server *servers;    /* [cfg->n_servers_total] */
+    int *wrr;                       /* [worker * n_servers_total + server]: smooth WRR */
+    unsigned *rr;                   /* [worker * n_backends + backend]: tie breaking */
+    unsigned n_workers;
+};
+
+int pool_init(struct pool *p, const struct config *cfg, unsigned n_workers);
+void pool_free(struct pool *p);
+
+/* Index (into be->servers) of the server for a new connection from
+ * client, skipping those in the tried bitmask; it counts as active until
+ * pool_release().  -1 when no server is available. */
+int pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
+              const struct sockaddr_storage *client, uint64_t tried, uint64_t now_ms);
+void pool_release(struct pool *p, const struct config_backend *be, int idx);
+/* A connect failed: the server rests for fail_timeout.  Logs when it
+ * goes from available to down. */
+void pool_failed(struct pool *p, const struct config_backend *be, int idx, uint64_t now_ms,
+                 const char *why);
+/* A connect succeeded: logs when the server was down before. */
+void pool_succeeded(struct pool *p, const struct config_backend *be, int idx);
+
+#endif
