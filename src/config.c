@@ -1167,6 +1167,70 @@ on_balance(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 }
 
 static void
+on_health_type(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_health *hc = obj;
+    const char *s = want_text(c, k->name, v, "tcp or http");
+
+    if (s == NULL)
+        return;
+    if (strcmp(s, "tcp") == 0)
+        hc->type = HEALTH_TCP;
+    else if (strcmp(s, "http") == 0)
+        hc->type = HEALTH_HTTP;
+    else
+        cerr(c, v, "invalid type \"%s\": expected tcp or http", s);
+}
+
+static void
+on_health_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_health *hc = obj;
+    const char *s = want_text(c, k->name, v, "a path such as /health");
+
+    if (s == NULL)
+        return;
+    if (s[0] != '/' || s[strcspn(s, " \t\r\n")] != '\0') {
+        cerr(c, v, "invalid path \"%s\": must start with / and contain no spaces", s);
+        return;
+    }
+    free(hc->path);
+    hc->path = ctx_strdup(c, v, s);
+}
+
+static const struct count_kind rise_fall_kind = { 1, 100, false };
+static const struct count_kind status_kind = { 100, 599, false };
+
+static const struct key_spec health_keys[] = {
+    { "type", on_health_type, 0, NULL, false },
+    { "interval", on_timeout, offsetof(struct config_health, interval_ms), NULL, false },
+    { "timeout", on_timeout, offsetof(struct config_health, timeout_ms), NULL, false },
+    { "rise", on_count, offsetof(struct config_health, rise), &rise_fall_kind, false },
+    { "fall", on_count, offsetof(struct config_health, fall), &rise_fall_kind, false },
+    { "path", on_health_path, 0, NULL, false },
+    { "expect_status", on_count, offsetof(struct config_health, expect_status), &status_kind,
+      false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+/* "health: {...}" turns active checks on (type tcp unless given). */
+static void
+on_health(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_backend *b = obj;
+    struct config_health *hc = &b->health;
+
+    if (v->type != YAML_MAPPING_NODE) {
+        cerr(c, v, "\"%s\" must be a mapping", k->name);
+        return;
+    }
+    hc->type = HEALTH_TCP;
+    walk_map(c, v, health_keys, "health", hc);
+    if (hc->type == HEALTH_TCP && (hc->path != NULL || hc->expect_status != 200))
+        cerr(c, v, "health: path and expect_status need \"type: http\"");
+}
+
+static void
 on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_backend *b = obj;
@@ -1188,6 +1252,7 @@ static const struct key_spec backend_keys[] = {
     { "servers", on_servers, 0, NULL, true },
     { "balance", on_balance, 0, NULL, false },
     { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
+    { "health", on_health, 0, NULL, false },
     { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -1213,6 +1278,7 @@ backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
         return b->name != NULL ? 0 : -1;
     b->pos = node_pos(kn);
     b->fail_timeout_ms = 10 * 1000;
+    b->health = (struct config_health){ HEALTH_NONE, 2000, 1000, 2, 3, NULL, 200 };
     snprintf(what, sizeof(what), "backend \"%s\"", b->name);
     if (vn->type != YAML_MAPPING_NODE)
         cerr(c, vn, "%s must be a mapping with \"servers\"", what);
@@ -1734,6 +1800,7 @@ config_free(struct config *cfg)
         free(cfg->backends[i].name);
         free(cfg->backends[i].servers);
         free(cfg->backends[i].opts);
+        free(cfg->backends[i].health.path);
     }
     free(cfg->backends);
     free(cfg->tls.ciphersuites);

@@ -62,6 +62,19 @@ struct config_server_opts {
 
 #define CONFIG_SERVERS_MAX 64   /* per backend: a retry remembers servers in a bitmask */
 
+enum config_health_type { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP };
+
+/* Active health checks of every server of a backend. */
+struct config_health {
+    enum config_health_type type;   /* NONE: no active checks */
+    uint64_t interval_ms;       /* default 2s */
+    uint64_t timeout_ms;        /* default 1s */
+    unsigned rise;              /* successes that bring a down server up, default 2 */
+    unsigned fall;              /* failures that take an up server down, default 3 */
+    char *path;                 /* http: default "/" */
+    unsigned expect_status;     /* http: default 200 */
+};
+
 struct config_backend {
     char *name;
     struct config_addr *servers;
@@ -70,6 +83,7 @@ struct config_backend {
     size_t first;               /* index of servers[0] among all servers of the config */
     enum config_balance balance;
     uint64_t fail_timeout_ms;   /* a server that failed to connect rests this long */
+    struct config_health health;
     int proxy_protocol;         /* 0: off, 1 or 2: header version sent first */
     struct config_pos pos;
 };

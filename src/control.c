@@ -13,6 +13,7 @@
 
 #include "control.h"
 #include "gen.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -129,6 +130,8 @@ control_reload(struct server *srv)
     for (unsigned i = 0; i < srv->n_workers; i++)
         worker_swap(&srv->workers[i]);
     srv->gen = g;
+    health_stop(srv->health);
+    srv->health = srv->base != NULL ? health_start(g, srv->base) : NULL;
     log_info("reloaded %s: generation %lu, %zu listener(s); generation %lu finishes "
              "its %u open connection(s) on the old settings",
              srv->config_path, g->id, g->cfg->n_listeners, old->id,
@@ -310,6 +313,8 @@ control_run(struct server *srv)
     srv->drained_ev = event_new(ct.base, -1, 0, on_drained, &ct);
     rc = start_workers(srv);
     if (rc == 0) {
+        srv->base = ct.base;
+        srv->health = health_start(srv->gen, ct.base);
         start_watchdog(&ct);
         log_info("tlsterm %s ready: %u worker(s), %zu listener(s), max_connections=%u",
                  PACKAGE_VERSION, srv->n_workers, srv->gen->cfg->n_listeners,
@@ -317,6 +322,9 @@ control_run(struct server *srv)
         notify("READY=1");
         event_base_dispatch(ct.base);
     }
+    health_stop(srv->health);
+    srv->health = NULL;
+    srv->base = NULL;
     for (unsigned i = 0; i < srv->n_workers; i++)
         worker_stop(&srv->workers[i], ct.stop_reason);
     for (unsigned i = 0; i < srv->n_workers; i++)

@@ -51,7 +51,8 @@ usable(struct pool *p, const struct config_backend *be, int i, uint64_t tried, u
     struct pool_server *s = srv_of(p, be, i);
     unsigned max = be->opts[i].max_connections;
 
-    return !(tried & (1ULL << i)) && atomic_load(&s->down_until) <= now &&
+    return !(tried & (1ULL << i)) && !atomic_load(&s->unhealthy) &&
+           atomic_load(&s->down_until) <= now &&
            (max == 0 || atomic_load(&s->active) < max);
 }
 
@@ -201,4 +202,10 @@ pool_succeeded(struct pool *p, const struct config_backend *be, int idx)
     /* read first: an exchange on every connection would bounce the line */
     if (atomic_load(&s->down_until) != 0 && atomic_exchange(&s->down_until, 0) != 0)
         log_info("backend=%s server=%s is up again", be->name, be->servers[idx].text);
+}
+
+void
+pool_set_healthy(struct pool *p, const struct config_backend *be, int idx, bool healthy)
+{
+    atomic_store(&srv_of(p, be, idx)->unhealthy, !healthy);
 }

@@ -6,6 +6,7 @@
 #define TLSTERM_POOL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,7 @@
 struct pool_server {
     atomic_uint active;             /* connections using it now */
     atomic_uint_least64_t down_until;   /* monotonic ms; 0: available */
+    atomic_bool unhealthy;          /* the active health check says down */
 };
 
 struct pool {
@@ -40,5 +42,7 @@ void pool_failed(struct pool *p, const struct config_backend *be, int idx, uint6
                  const char *why);
 /* A connect succeeded: logs when the server was down before. */
 void pool_succeeded(struct pool *p, const struct config_backend *be, int idx);
+/* The active health check's verdict (health.c). */
+void pool_set_healthy(struct pool *p, const struct config_backend *be, int idx, bool healthy);
 
 #endif

@@ -15,6 +15,8 @@
 struct worker;
 struct event;
 struct gen;
+struct health;
+struct event_base;
 
 /* A listening socket passed by systemd (LISTEN_FDS). */
 struct inherited_fd {
@@ -26,6 +28,8 @@ struct inherited_fd {
 struct server {
     const char *config_path;
     struct gen *gen;
+    struct event_base *base;        /* the main thread's loop, while it runs */
+    struct health *health;          /* active checks of gen; main thread only */
     unsigned n_workers;
     struct worker *workers;
     struct inherited_fd *inherited;

@@ -89,6 +89,10 @@ test_minimal_defaults(void **state)
     assert_null(cfg->log_file);
     assert_true(cfg->log_access);
     assert_null(cfg->run_as.user);
+    assert_int_equal(cfg->backends[0].health.type, HEALTH_NONE);
+    assert_int_equal(cfg->backends[0].balance, BALANCE_ROUND_ROBIN);
+    assert_int_equal(cfg->backends[0].fail_timeout_ms, 10000);
+    assert_int_equal(cfg->backends[0].opts[0].weight, 1);
     assert_int_equal(cfg->limits.max_connections, 100000);
     assert_int_equal(cfg->limits.buffer_size, 16384);
     assert_int_equal(cfg->tls.min_version, 3);
@@ -182,6 +186,13 @@ test_full(void **state)
     assert_string_equal(b->servers[3].text, "unix:/run/app.sock");
     assert_int_equal(b->servers[3].ss.ss_family, AF_UNIX);
     assert_int_equal(cfg->n_servers_total, 4);
+    assert_int_equal(b->health.type, HEALTH_HTTP);
+    assert_int_equal(b->health.interval_ms, 500);
+    assert_int_equal(b->health.timeout_ms, 250);
+    assert_int_equal(b->health.rise, 4);
+    assert_int_equal(b->health.fall, 5);
+    assert_string_equal(b->health.path, "/hc");
+    assert_int_equal(b->health.expect_status, 204);
     assert_string_equal(b->servers[0].text, "127.0.0.1:8080");
     assert_string_equal(b->servers[1].text, "[::1]:8081");
     assert_int_equal(b->servers[1].ss.ss_family, AF_INET6);
