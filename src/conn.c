@@ -30,75 +30,18 @@
 
 #include "backend.h"
 #include "conn.h"
+#include "conn_int.h"
 #include "gen.h"
 #include "listener.h"
-#include "proxy_proto.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_sni.h"
 #include "worker.h"
 
-/* Records moved per wake-up before yielding to other connections. */
-#define CONN_PUMP_ROUNDS 16
-
-enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_RELAY, CONN_CLOSED };
-
-/* What a step is blocked on; doubles as a bit in the event mask. */
-enum conn_wait {
-    WAIT_NONE = 0,
-    WAIT_CREAD = 1,
-    WAIT_CWRITE = 2,
-    WAIT_BREAD = 4,
-    WAIT_BWRITE = 8,
-};
-
-struct half {
-    char *buf;                  /* allocated only while bytes are in flight */
-    size_t off, len;
-    enum conn_wait wait;
-    bool eof;                   /* the source has ended */
-    bool done;                  /* ... and the end was passed to the sink */
-    uint64_t bytes;
-};
-
-struct conn {
-    struct worker *w;
-    struct conn *prev, *next;
-    uint64_t id;
-    enum conn_state state;
-    enum conn_wait hs_wait;     /* handshake or backend connect */
-    int cfd, bfd;
-    struct gen *g;              /* the generation it started on (a reference) */
-    const struct config_listener *lc;
-    size_t lidx;
-    const struct config_addr *server;
-    const struct config_backend *be;
-    int srv_idx;                /* into be->servers; -1: none held */
-    uint64_t tried;             /* servers of be tried by this connection */
-    size_t pp_len;              /* PROXY header bytes at the start of up.bytes */
-    enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
-    uint8_t *pp_buf;            /* an inbound PROXY header being read */
-    size_t pp_have;
-    struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
-    struct sockaddr_storage local_ss;   /* the address it connected to */
-    struct tls_conn *tls;
-    bool tls_broken;            /* no close_notify after a TLS error */
-    bool b_drained;             /* last backend read was short: wait for epoll */
-    unsigned active;            /* enum conn_wait bits registered */
-    unsigned kick;              /* bits to re-run soon: a pump yielded */
-    struct event cev_r, cev_w, bev_r, bev_w, timer;
-    struct half up;             /* client -> backend */
-    struct half down;           /* backend -> client */
-    uint64_t t_start, t_hs, t_phase, t_io;  /* monotonic ms */
-    char peer[64];
-    const char *reason;
-    char reason_buf[512];
-};
-
 static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 
-static uint64_t
+uint64_t
 conn_now_ms(void)
 {
     struct timespec ts;
@@ -107,7 +50,7 @@ conn_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
+void
 conn_close(struct conn *c, const char *reason)
 {
     if (c->state == CONN_CLOSED)
@@ -116,7 +59,7 @@ conn_close(struct conn *c, const char *reason)
     c->reason = reason;
 }
 
-static void __attribute__((format(printf, 2, 3)))
+void
 conn_closef(struct conn *c, const char *fmt, ...)
 {
     va_list ap;
@@ -138,7 +81,7 @@ conn_close_tls(struct conn *c, const char *what)
     conn_closef(c, "%s: %s", what, tls_last_error(c->tls, err, sizeof(err)));
 }
 
-static void
+void
 conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss)
 {
     char host[INET6_ADDRSTRLEN];
@@ -212,7 +155,7 @@ conn_arm_timer(struct conn *c, uint64_t deadline_ms)
 
 /* ---- relay --------------------------------------------------------- */
 
-static int
+int
 half_buffer(struct conn *c, struct half *h)
 {
     if (h->buf == NULL)
@@ -434,70 +377,6 @@ conn_relay(struct conn *c, enum conn_wait fired)
 
 /* ---- backend connect ------------------------------------------------- */
 
-/* "CN=alice, O=x" -> "alice" in out; "" when there is none. */
-static void
-conn_cert_cn(const char *subject, char *out, size_t len)
-{
-    const char *cn = strstr(subject, "CN=");
-    size_t n;
-
-    out[0] = '\0';
-    if (cn == NULL || (cn != subject && cn[-1] != ' ' && cn[-1] != ','))
-        return;
-    cn += 3;
-    n = strcspn(cn, ",");
-    if (n >= len)
-        n = len - 1;
-    memcpy(out, cn, n);
-    out[n] = '\0';
-}
-
-static const char *
-dash_null(const char *s)
-{
-    return strcmp(s, "-") == 0 ? NULL : s;
-}
-
-/* The PROXY header goes first into the client-to-backend buffer, so it
- * reaches the backend before any payload and through the same flush. */
-static int
-conn_proxy_header(struct conn *c)
-{
-    const struct tls_peer *peer = tls_peer(c->tls);
-    struct sockaddr_storage local;
-    socklen_t llen = sizeof(local);
-    uint8_t uid[16];
-    char cn[65];
-    struct pp_info in = {
-        .src = (struct sockaddr *)&c->peer_ss, .dst = (struct sockaddr *)&local,
-        .alpn = dash_null(tls_alpn(c->tls)), .authority = dash_null(tls_sni(c->tls)),
-        .ssl = true, .ssl_version = tls_version(c->tls), .ssl_cipher = tls_cipher(c->tls),
-        .cert_presented = peer != NULL, .cert_verified = peer && strcmp(peer->verify, "ok") == 0,
-        .cert_cn = cn, .unique_id = uid, .unique_id_len = sizeof(uid),
-    };
-    ssize_t n;
-
-    if (c->local_ss.ss_family != AF_UNSPEC)
-        local = c->local_ss;                    /* from an inbound PROXY header */
-    else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) != 0)
-        memset(&local, 0, sizeof(local));       /* sent as UNKNOWN */
-    conn_cert_cn(peer ? peer->subject : "", cn, sizeof(cn));
-    memcpy(uid, c->w->srv->instance_id, 8);
-    for (int i = 0; i < 8; i++)
-        uid[8 + i] = (uint8_t)(c->id >> (56 - 8 * i));
-    if (half_buffer(c, &c->up) != 0)
-        return -1;
-    n = c->be->proxy_protocol == 1
-        ? pp_encode_v1(&in, c->up.buf, c->g->cfg->limits.buffer_size)
-        : pp_encode_v2(&in, (uint8_t *)c->up.buf, c->g->cfg->limits.buffer_size);
-    if (n < 0) {
-        conn_close(c, "PROXY header does not fit in limits.buffer_size");
-        return -1;
-    }
-    c->up.len = c->pp_len = (size_t)n;
-    return 0;
-}
-
 static void
 conn_start_relay(struct conn *c)
 {
@@ -597,87 +476,6 @@ conn_connected(struct conn *c)
     }
     pool_succeeded(&c->g->pool, c->be, c->srv_idx);
     conn_start_relay(c);
-}
-
-/* ---- inbound PROXY header ------------------------------------------ */
-
-#define CONN_PP_MAX 1024        /* longest inbound header we accept */
-
-static int
-conn_proxy_apply(struct conn *c, const struct pp_header *h)
-{
-    char via[64];
-
-    if (!h->local) {
-        memcpy(via, c->peer, sizeof(via));
-        c->peer_ss = h->src;
-        c->local_ss = h->dst;
-        conn_format_peer(c->peer, sizeof(c->peer), &c->peer_ss);
-        log_debug("conn=%llu client=%s via=%s PROXY v%d header", (unsigned long long)c->id,
-                  c->peer, via, h->version);
-    }
-    free(c->pp_buf);
-    c->pp_buf = NULL;
-    c->pp_in = PP_IN_NONE;
-    return 1;
-}
-
-/* Bytes are peeked, and consumed only as far as they belong to the
- * header, so the TLS bytes behind it stay in the socket for mbedTLS.
- * Returns 1 when done, 0 to wait for more, -1 when closed. */
-static int
-conn_proxy_in(struct conn *c)
-{
-    struct pp_header h;
-    const char *why;
-    ssize_t n;
-
-    if (c->pp_buf == NULL && (c->pp_buf = malloc(CONN_PP_MAX)) == NULL) {
-        conn_close(c, "out of memory for the PROXY header");
-        return -1;
-    }
-    n = recv(c->cfd, c->pp_buf + c->pp_have, CONN_PP_MAX - c->pp_have, MSG_PEEK);
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR))
-            conn_close(c, n == 0 ? "client closed inside the PROXY header"
-                                 : "client read error before the PROXY header");
-        return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
-    }
-    switch (pp_decode(c->pp_buf, c->pp_have + (size_t)n, &h, &why)) {
-    case PP_OK:
-        if (recv(c->cfd, c->pp_buf + c->pp_have, h.len - c->pp_have, 0) !=
-            (ssize_t)(h.len - c->pp_have)) {
-            conn_close(c, "client read error inside the PROXY header");
-            return -1;
-        }
-        return conn_proxy_apply(c, &h);
-    case PP_NEED_MORE:
-        if (c->pp_have + (size_t)n == CONN_PP_MAX) {
-            conn_closef(c, "PROXY header longer than %d bytes", CONN_PP_MAX);
-            return -1;
-        }
-        /* a valid prefix: take it, or a level-triggered loop would spin on it */
-        c->pp_have += (size_t)recv(c->cfd, c->pp_buf + c->pp_have, (size_t)n, 0);
-        return 0;
-    default:
-        conn_closef(c, "bad PROXY header from a trusted address: %s", why);
-        return -1;
-    }
-}
-
-/* On a proxy_protocol_in listener, a peer outside "trusted" talks TLS
- * directly; a PROXY header from it is a spoofing attempt. */
-static int
-conn_proxy_forbidden(struct conn *c)
-{
-    char b;
-
-    c->pp_in = PP_IN_NONE;
-    if (recv(c->cfd, &b, 1, MSG_PEEK) == 1 && (b == 'P' || b == '\r')) {
-        conn_close(c, "PROXY header from an address not in trusted");
-        return -1;
-    }
-    return 1;
 }
 
 /* ---- handshake ------------------------------------------------------- */
@@ -902,15 +700,6 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
             conn_arm_timer(c, c->t_io + cfg->timeouts.idle_ms);
     }
     conn_finish(c);
-}
-
-static bool
-conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer)
-{
-    for (size_t i = 0; i < lc->n_trusted; i++)
-        if (config_cidr_match(&lc->trusted[i], (const struct sockaddr *)peer))
-            return true;
-    return false;
 }
 
 void

@@ -1,0 +1,95 @@
+/* conn_int.h - the connection struct and helpers shared by conn.c (life
+ * cycle, relay) and conn_proxy.c (PROXY protocol in and out).  Not for
+ * other modules: they use conn.h. */
+#ifndef TLSTERM_CONN_INT_H
+#define TLSTERM_CONN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event_struct.h>
+
+#include "config.h"
+
+struct worker;
+struct gen;
+struct tls_conn;
+
+/* Records moved per wake-up before yielding to other connections. */
+#define CONN_PUMP_ROUNDS 16
+
+enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_RELAY, CONN_CLOSED };
+
+/* What a step is blocked on; doubles as a bit in the event mask. */
+enum conn_wait {
+    WAIT_NONE = 0,
+    WAIT_CREAD = 1,
+    WAIT_CWRITE = 2,
+    WAIT_BREAD = 4,
+    WAIT_BWRITE = 8,
+};
+
+struct half {
+    char *buf;                  /* allocated only while bytes are in flight */
+    size_t off, len;
+    enum conn_wait wait;
+    bool eof;                   /* the source has ended */
+    bool done;                  /* ... and the end was passed to the sink */
+    uint64_t bytes;
+};
+
+struct conn {
+    struct worker *w;
+    struct conn *prev, *next;
+    uint64_t id;
+    enum conn_state state;
+    enum conn_wait hs_wait;     /* handshake or backend connect */
+    int cfd, bfd;
+    struct gen *g;              /* the generation it started on (a reference) */
+    const struct config_listener *lc;
+    size_t lidx;
+    const struct config_addr *server;
+    const struct config_backend *be;
+    int srv_idx;                /* into be->servers; -1: none held */
+    uint64_t tried;             /* servers of be tried by this connection */
+    size_t pp_len;              /* PROXY header bytes at the start of up.bytes */
+    enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
+    uint8_t *pp_buf;            /* an inbound PROXY header being read */
+    size_t pp_have;
+    struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
+    struct sockaddr_storage local_ss;   /* the address it connected to */
+    struct tls_conn *tls;
+    bool tls_broken;            /* no close_notify after a TLS error */
+    bool b_drained;             /* last backend read was short: wait for epoll */
+    unsigned active;            /* enum conn_wait bits registered */
+    unsigned kick;              /* bits to re-run soon: a pump yielded */
+    struct event cev_r, cev_w, bev_r, bev_w, timer;
+    struct half up;             /* client -> backend */
+    struct half down;           /* backend -> client */
+    uint64_t t_start, t_hs, t_phase, t_io;  /* monotonic ms */
+    char peer[64];
+    const char *reason;
+    char reason_buf[512];
+};
+
+uint64_t conn_now_ms(void);
+/* Marks the connection closed with a static reason; conn.c frees it once
+ * the running callback returns. */
+void conn_close(struct conn *c, const char *reason);
+void conn_closef(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss);
+/* The half's buffer, allocated on first use; -1 (and closed) without memory. */
+int half_buffer(struct conn *c, struct half *h);
+
+/* conn_proxy.c */
+bool conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer);
+/* Puts the backend's PROXY header first in the up buffer; -1: closed. */
+int conn_proxy_header(struct conn *c);
+/* Reads an inbound header (trusted peer) or refuses one (untrusted).
+ * 1: done, 0: wait for more bytes, -1: closed. */
+int conn_proxy_in(struct conn *c);
+int conn_proxy_forbidden(struct conn *c);
+
+#endif
