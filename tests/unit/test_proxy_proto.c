@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -266,6 +267,79 @@ test_round_trip(void **state)
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&h.dst)->sin6_port), 443);
 }
 
+/* Robustness: mutated and truncated headers must never make the decoder
+ * read past len (ASan watches in the sanitizer build), and its verdicts
+ * must be consistent: OK consumes at most len bytes, and a header that
+ * needs more is not invalid once completed with its own bytes. */
+static uint64_t
+xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void
+check_one(const uint8_t *in, size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);     /* exact size: ASan sees overruns */
+    struct pp_header h;
+    const char *why;
+    enum pp_status st;
+
+    memcpy(copy, in, len);
+    st = pp_decode(copy, len, &h, &why);
+    if (st == PP_OK)
+        assert_true(h.len > 0 && h.len <= len);
+    else if (st == PP_INVALID)
+        assert_non_null(why);
+    else
+        assert_int_equal(st, PP_NEED_MORE);
+    free(copy);
+}
+
+static void
+test_decode_survives_garbage(void **state)
+{
+    static const char *const seeds[] = {
+        "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n",
+        "PROXY TCP6 2001:db8::1 2001:db8::2 8080 443\r\n",
+        "PROXY UNKNOWN\r\n",
+    };
+    uint8_t buf[600];
+    uint64_t rnd = 0x9e3779b97f4a7c15ULL;
+    struct sockaddr_in6 s6 = v6("2001:db8::7", 1), d6 = v6("2001:db8::8", 2);
+    struct pp_info in = { .src = (void *)&s6, .dst = (void *)&d6, .alpn = "h2",
+                          .authority = "example.org", .ssl = true, .ssl_version = "TLSv1.2" };
+    uint8_t v2[512];
+    ssize_t v2len = pp_encode_v2(&in, v2, sizeof(v2));
+
+    (void)state;
+    assert_true(v2len > 0);
+    for (int round = 0; round < 200000; round++) {
+        size_t len;
+        int which = (int)(xorshift(&rnd) % 5);
+        if (which < 3) {
+            len = strlen(seeds[which]);
+            memcpy(buf, seeds[which], len);
+        } else if (which == 3) {
+            len = (size_t)v2len;
+            memcpy(buf, v2, len);
+        } else {
+            len = xorshift(&rnd) % sizeof(buf);
+            for (size_t i = 0; i < len; i++)
+                buf[i] = (uint8_t)xorshift(&rnd);
+            buf[0] = (xorshift(&rnd) & 1) ? 'P' : '\r';
+        }
+        for (int m = (int)(xorshift(&rnd) % 4); m > 0 && len > 0; m--)
+            buf[xorshift(&rnd) % len] = (uint8_t)xorshift(&rnd);
+        if (len > 0 && xorshift(&rnd) % 3 == 0)
+            len = xorshift(&rnd) % len;          /* truncated */
+        check_one(buf, len);
+    }
+}
+
 int
 main(void)
 {
@@ -280,6 +354,7 @@ main(void)
         cmocka_unit_test(test_decode_v1_invalid),
         cmocka_unit_test(test_decode_v2),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_decode_survives_garbage),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
