@@ -4,6 +4,7 @@ health: a server that refuses is skipped for fail_timeout while the
 connection is retried on another, so clients see no error while one
 server is up."""
 
+import re
 import socket
 import subprocess
 import threading
@@ -120,7 +121,7 @@ def test_unix_socket_server(certs, tlsterm, tmp_path):
         d = tlsterm(pool_cfg(["unix:" + path]))
         assert ask(d, certs) == "unix"
         t.join(h.T(10))
-        assert "backend=unix:%s " % path in d.log()
+        d.wait_log(r"backend=unix:%s " % re.escape(path))    # the access line
     finally:
         srv.close()
 
