@@ -1024,6 +1024,39 @@ on_trusted(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     }
 }
 
+static const struct count_kind port_kind = { 1, 65535, false };
+
+/* A port-80 companion: plain HTTP, every request answered with a 308 to
+ * https.  It has no certificates and no backend, so it has its own keys. */
+static const struct key_spec redirect_keys[] = {
+    { "name", on_listener_name, 0, NULL, true },
+    { "listen", on_addrs, 0, &listen_kind, true },
+    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
+      NULL, true },
+    { "https_port", on_count, offsetof(struct config_listener, https_port), &port_kind, false },
+    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
+      NULL, false },
+    { "trusted", on_trusted, 0, NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+/* "redirect_to_https: true" in the mapping, before walking it, picks the
+ * key table (and so which keys are required). */
+static bool
+is_redirect(struct ctx *c, yaml_node_t *map)
+{
+    static const char *const yes[] = { "true", "yes", "on", NULL };
+
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = map_key(c, map, p), *vn = node_get(c, p->value);
+        if (kn != NULL && vn != NULL && vn->type == YAML_SCALAR_NODE &&
+            strcmp(node_text(kn), "redirect_to_https") == 0)
+            return str_in(node_text(vn), yes);
+    }
+    return false;
+}
+
 static const struct key_spec listener_keys[] = {
     { "name", on_listener_name, 0, NULL, true },
     { "listen", on_addrs, 0, &listen_kind, true },
@@ -1033,6 +1066,8 @@ static const struct key_spec listener_keys[] = {
     { "sni_strict", on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
     { "client_auth", on_submap, 0, client_auth_keys, false },
     { "routes", on_routes, 0, NULL, false },
+    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
+      NULL, false },
     { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
       NULL, false },
     { "trusted", on_trusted, 0, NULL, false },
@@ -1060,8 +1095,11 @@ on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
             continue;
         cfg->listeners[i].pos = node_pos(it);
         cfg->listeners[i].client_auth.verify_depth = 5;
+        cfg->listeners[i].https_port = 443;
         if (it->type != YAML_MAPPING_NODE)
             cerr(c, it, "each entry of \"%s\" must be a mapping", k->name);
+        else if (is_redirect(c, it))
+            walk_map(c, it, redirect_keys, "redirect listener", &cfg->listeners[i]);
         else
             walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
         if (cfg->listeners[i].client_auth.mode != CLIENT_AUTH_NONE &&

@@ -106,6 +106,8 @@ struct config_listener {
     } client_auth;
     struct config_route *routes;
     size_t n_routes;
+    bool redirect_to_https;     /* plain HTTP: answer 308 to https, no TLS, no backend */
+    unsigned https_port;        /* port in the Location, default 443 (left out) */
     bool proxy_protocol_in;     /* trusted peers must start with a PROXY header */
     struct config_cidr *trusted;
     size_t n_trusted;

@@ -491,6 +491,10 @@ conn_handshake(struct conn *c)
     if (c->pp_in != PP_IN_NONE &&
         (c->pp_in == PP_IN_EXPECT ? conn_proxy_in(c) : conn_proxy_forbidden(c)) <= 0)
         return;
+    if (c->lc->redirect_to_https) {
+        conn_redirect(c);
+        return;
+    }
     if (c->tls == NULL) {
         char b;
         if (recv(c->cfd, &b, 1, MSG_PEEK) == 0) {
@@ -523,6 +527,8 @@ conn_handshake(struct conn *c)
 static const char *
 conn_state_name(const struct conn *c)
 {
+    if (c->lc->redirect_to_https)
+        return "plain http";
     if (c->tls == NULL)
         return "before the first byte";
     return c->t_hs ? "established" : "in handshake";

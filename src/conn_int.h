@@ -92,4 +92,7 @@ int conn_proxy_header(struct conn *c);
 int conn_proxy_in(struct conn *c);
 int conn_proxy_forbidden(struct conn *c);
 
+/* conn_redirect.c: a redirect_to_https listener's whole job. */
+void conn_redirect(struct conn *c);
+
 #endif

@@ -402,6 +402,8 @@ tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared
     mbedtls_ssl_config_init(&l->conf);
     mbedtls_x509_crt_init(&l->ca);
     mbedtls_x509_crl_init(&l->crl);
+    if (lc->redirect_to_https)
+        return 0;                       /* plain HTTP: no TLS at all */
     l->certs = calloc(lc->n_certs, sizeof(*l->certs));
     if (l->certs == NULL)
         return -1;

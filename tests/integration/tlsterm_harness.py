@@ -273,6 +273,10 @@ class Tlsterm:
         else:
             cfg = json.loads(json.dumps(self.cfg))      # deep copy
             for l in cfg.get("listeners", []):
+                if "certificates" not in l:             # a redirect listener
+                    addrs = l["listen"] if isinstance(l["listen"], list) else [l["listen"]]
+                    self.addrs[l["name"]] = [self._split(a) for a in addrs]
+                    continue
                 certs = []
                 for c in l.get("certificates", []):
                     if isinstance(c, str):

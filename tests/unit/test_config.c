@@ -311,7 +311,7 @@ static struct bad bad_configs[] = {
     { "unknown_nohint", { "10:1: unknown key \"frobnicate\" (valid keys: " TOP_KEYS ")" } },
     { "unknown_listener_key", { "7:5: unknown key \"frobnicate\" (valid keys: name, listen, "
                                 "certificates, backend, alpn, sni_strict, client_auth, "
-                                "routes, proxy_protocol_in, trusted)" } },
+                                "routes, redirect_to_https, proxy_protocol_in, trusted)" } },
     { "duplicate_key", { "2:1: duplicate key \"workers\" (first at line 1)" } },
     { "bad_duration", { "1:18: invalid idle \"10x\": unknown unit (use ms, s, m, h or d)" } },
     { "zero_timeout", { "2:14: invalid handshake \"0s\": must be greater than 0" } },
@@ -338,6 +338,9 @@ static struct bad bad_configs[] = {
                               "the header" } },
     { "bad_trusted", { "7:27: invalid trusted address \"10.0.0.0/40\": prefix length must be "
                        "0 to 32" } },
+    { "redirect_with_backend", { "5:5: unknown key \"backend\" (valid keys: name, listen, "
+                                 "redirect_to_https, https_port, proxy_protocol_in, "
+                                 "trusted)" } },
     { "zero_drain", { "1:19: invalid drain \"0s\": must be greater than 0" } },
     { "tls_v11", { "2:16: invalid min_version \"1.1\": TLS 1.0 and 1.1 are insecure; "
                    "the minimum is \"1.2\"" } },
