@@ -147,8 +147,8 @@ pick_hash(const struct config_backend *be, const bool *ok, const struct sockaddr
     return best;
 }
 
-int
-pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
+static int
+pick_once(struct pool *p, unsigned worker, const struct config_backend *be,
           const struct sockaddr_storage *client, uint64_t tried, uint64_t now_ms)
 {
     bool ok[CONFIG_SERVERS_MAX];
@@ -170,9 +170,26 @@ pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
         else
             idx = pick_wrr(p, worker, be, ok);
     }
-    if (idx >= 0)
-        atomic_fetch_add(&srv_of(p, be, idx)->active, 1);
     return idx;
+}
+
+int
+pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
+          const struct sockaddr_storage *client, uint64_t tried, uint64_t now_ms)
+{
+    for (;;) {
+        int idx = pick_once(p, worker, be, client, tried, now_ms);
+        unsigned max;
+        if (idx < 0)
+            return -1;
+        /* Claim the slot atomically: another worker may have taken the
+         * last one since usable() looked, and max_connections is a limit. */
+        max = be->opts[idx].max_connections;
+        if (atomic_fetch_add(&srv_of(p, be, idx)->active, 1) < max || max == 0)
+            return idx;
+        atomic_fetch_sub(&srv_of(p, be, idx)->active, 1);
+        tried |= 1ULL << idx;
+    }
 }
 
 void
