@@ -45,6 +45,7 @@ srv_of(struct pool *p, const struct config_backend *be, int i)
     return &p->servers[be->first + (size_t)i];
 }
 
+/* now == UINT64_MAX: ignore passive-health rests (see pool_pick). */
 static bool
 usable(struct pool *p, const struct config_backend *be, int i, uint64_t tried, uint64_t now)
 {
@@ -180,6 +181,12 @@ pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
     for (;;) {
         int idx = pick_once(p, worker, be, client, tried, now_ms);
         unsigned max;
+        /* Passive health steers connections away from a resting server
+         * while another can take them; when all rest (a one-server
+         * backend after a single refused connect), refusing the client
+         * outright would be worse than trying them (nginx does the same). */
+        if (idx < 0)
+            idx = pick_once(p, worker, be, client, tried, UINT64_MAX);
         if (idx < 0)
             return -1;
         /* Claim the slot atomically: another worker may have taken the

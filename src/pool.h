@@ -31,8 +31,9 @@ int pool_init(struct pool *p, const struct config *cfg, unsigned n_workers);
 void pool_free(struct pool *p);
 
 /* Index (into be->servers) of the server for a new connection from
- * client, skipping those in the tried bitmask; it counts as active until
- * pool_release().  -1 when no server is available. */
+ * client, skipping those in the tried bitmask, down by the active check,
+ * or full; servers resting after a failed connect only when no other is
+ * left.  It counts as active until pool_release().  -1: none left. */
 int pool_pick(struct pool *p, unsigned worker, const struct config_backend *be,
               const struct sockaddr_storage *client, uint64_t tried, uint64_t now_ms);
 void pool_release(struct pool *p, const struct config_backend *be, int idx);

@@ -187,3 +187,21 @@ def test_pool_config_errors(tmp_path, certs, bad, msg):
     r = subprocess.run([h.BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
                        timeout=h.T(30))
     assert r.returncode == 1 and msg in r.stderr, r.stderr
+
+
+def test_a_resting_only_server_is_still_tried(certs, backend, tlsterm):
+    """With every server resting after a failed connect (a one-server
+    backend whose app restarts), tlsterm tries them rather than refusing
+    clients for fail_timeout."""
+    port = h.free_port()
+    d = tlsterm(pool_cfg(["127.0.0.1:%d" % port], fail_timeout="600s"))
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    try:
+        c.handshake()
+        assert c.read_all() == b""              # nothing listens yet
+    finally:
+        c.close()
+    d.wait_log(r"server=127\.0\.0\.1:%d is down for 600000 ms" % port)
+    backend(Named, "a", port=port)
+    assert ask(d, certs) == "a"                 # at once, not after 600 s
+    d.wait_log(r"server=127\.0\.0\.1:%d is up again" % port)
