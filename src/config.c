@@ -575,23 +575,51 @@ on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     memcpy((char *)obj + k->off, &b, sizeof(b));
 }
 
+/* A word from a fixed list, stored as first + its index (an enum). */
+struct enum_kind {
+    const char *const *names;   /* NULL-terminated */
+    const char *expected;       /* "a, b or c", for the messages */
+    int first;
+};
+
 static void
-on_auth_mode(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
-    static const char *const modes[] = { "none", "optional", "required", NULL };
-    struct config_listener *l = obj;
-    const char *s = want_text(c, k->name, v, "none, optional or required");
+    const struct enum_kind *kind = k->arg;
+    const char *s = want_text(c, k->name, v, kind->expected);
 
     if (s == NULL)
         return;
-    for (int i = 0; modes[i] != NULL; i++) {
-        if (strcmp(s, modes[i]) == 0) {
-            l->client_auth.mode = (enum config_client_auth)i;
+    for (int i = 0; kind->names[i] != NULL; i++) {
+        if (strcmp(s, kind->names[i]) == 0) {
+            int value = kind->first + i;
+            memcpy((char *)obj + k->off, &value, sizeof(value));
             return;
         }
     }
-    cerr(c, v, "invalid mode \"%s\": expected none, optional or required", s);
+    cerr(c, v, "invalid %s \"%s\": expected %s", k->name, s, kind->expected);
 }
+
+_Static_assert(sizeof(enum config_client_auth) == sizeof(int) &&
+               sizeof(enum log_target) == sizeof(int) &&
+               sizeof(enum config_balance) == sizeof(int) &&
+               sizeof(enum config_health_type) == sizeof(int), "on_enum stores an int");
+
+static const struct enum_kind auth_mode_kind = {
+    (const char *const[]){ "none", "optional", "required", NULL },
+    "none, optional or required", CLIENT_AUTH_NONE
+};
+static const struct enum_kind log_target_kind = {
+    (const char *const[]){ "stderr", "syslog", "file", NULL },
+    "stderr, syslog or file", LOG_TARGET_STDERR
+};
+static const struct enum_kind balance_kind = {
+    (const char *const[]){ "round_robin", "least_conn", "source_hash", NULL },
+    "round_robin, least_conn or source_hash", BALANCE_ROUND_ROBIN
+};
+static const struct enum_kind health_type_kind = {
+    (const char *const[]){ "tcp", "http", NULL }, "tcp or http", HEALTH_TCP
+};
 
 /* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
 static void
@@ -777,24 +805,6 @@ on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     if (path == NULL)
         oom(c, v);
     memcpy((char *)obj + k->off, &path, sizeof(path));
-}
-
-static void
-on_log_target(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    static const char *const names[] = { "stderr", "syslog", "file", NULL };
-    struct config *cfg = obj;
-    const char *s = want_text(c, k->name, v, "stderr, syslog or file");
-
-    if (s == NULL)
-        return;
-    for (int i = 0; names[i] != NULL; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            cfg->log_target = (enum log_target)i;
-            return;
-        }
-    }
-    cerr(c, v, "invalid target \"%s\": expected stderr, syslog or file", s);
 }
 
 /* Names are looked up now, so "tlsterm -t" reports an unknown user. */
@@ -990,7 +1000,8 @@ on_routes(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 static const struct count_kind depth_kind = { 1, 20, false };
 
 static const struct key_spec client_auth_keys[] = {
-    { "mode", on_auth_mode, 0, NULL, false },
+    { "mode", on_enum, offsetof(struct config_listener, client_auth.mode), &auth_mode_kind,
+      false },
     { "ca", on_path, offsetof(struct config_listener, client_auth.ca_file), NULL, false },
     { "crl", on_path, offsetof(struct config_listener, client_auth.crl_file), NULL, false },
     { "verify_depth", on_count, offsetof(struct config_listener, client_auth.verify_depth),
@@ -1187,40 +1198,6 @@ on_servers(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 }
 
 static void
-on_balance(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    static const char *const names[] = { "round_robin", "least_conn", "source_hash", NULL };
-    struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "round_robin, least_conn or source_hash");
-
-    if (s == NULL)
-        return;
-    for (int i = 0; names[i] != NULL; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            b->balance = (enum config_balance)i;
-            return;
-        }
-    }
-    cerr(c, v, "invalid balance \"%s\": expected round_robin, least_conn or source_hash", s);
-}
-
-static void
-on_health_type(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_health *hc = obj;
-    const char *s = want_text(c, k->name, v, "tcp or http");
-
-    if (s == NULL)
-        return;
-    if (strcmp(s, "tcp") == 0)
-        hc->type = HEALTH_TCP;
-    else if (strcmp(s, "http") == 0)
-        hc->type = HEALTH_HTTP;
-    else
-        cerr(c, v, "invalid type \"%s\": expected tcp or http", s);
-}
-
-static void
 on_health_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_health *hc = obj;
@@ -1240,7 +1217,7 @@ static const struct count_kind rise_fall_kind = { 1, 100, false };
 static const struct count_kind status_kind = { 100, 599, false };
 
 static const struct key_spec health_keys[] = {
-    { "type", on_health_type, 0, NULL, false },
+    { "type", on_enum, offsetof(struct config_health, type), &health_type_kind, false },
     { "interval", on_timeout, offsetof(struct config_health, interval_ms), NULL, false },
     { "timeout", on_timeout, offsetof(struct config_health, timeout_ms), NULL, false },
     { "rise", on_count, offsetof(struct config_health, rise), &rise_fall_kind, false },
@@ -1288,7 +1265,7 @@ on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void 
 
 static const struct key_spec backend_keys[] = {
     { "servers", on_servers, 0, NULL, true },
-    { "balance", on_balance, 0, NULL, false },
+    { "balance", on_enum, offsetof(struct config_backend, balance), &balance_kind, false },
     { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
     { "health", on_health, 0, NULL, false },
     { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
@@ -1358,7 +1335,7 @@ on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 static const struct key_spec log_keys[] = {
     { "level", on_level, 0, NULL, false },
-    { "target", on_log_target, 0, NULL, false },
+    { "target", on_enum, offsetof(struct config, log_target), &log_target_kind, false },
     { "file", on_path, offsetof(struct config, log_file), NULL, false },
     { "access", on_bool, offsetof(struct config, log_access), NULL, false },
     { NULL, NULL, 0, NULL, false },
