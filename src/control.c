@@ -14,7 +14,6 @@
 #include "control.h"
 #include "gen.h"
 #include "health.h"
-#include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "worker.h"
@@ -34,31 +33,6 @@ print_errors(const struct config_errors *errs)
 {
     for (size_t i = 0; i < errs->n; i++)
         log_error("reload: %s", errs->msgs[i]);
-}
-
-/* Addresses this generation adds must be free: SO_REUSEPORT would let us
- * share a port with another program without a word. */
-static int
-probe_new_addresses(struct server *srv, const struct config *cfg)
-{
-    const struct worker *w0 = &srv->workers[0];
-    char err[256];
-
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        for (size_t j = 0; j < cfg->listeners[i].n_listen; j++) {
-            const struct config_addr *a = &cfg->listeners[i].listen[j];
-            bool held = false;
-            for (size_t k = 0; k < w0->n_listeners && !held; k++)
-                held = strcmp(w0->listeners[k].addr->text, a->text) == 0;
-            for (size_t k = 0; k < srv->n_inherited && !held; k++)
-                held = strcmp(srv->inherited[k].text, a->text) == 0;
-            if (!held && listener_probe(a, err, sizeof(err)) != 0) {
-                log_error("reload: listener=%s: %s", cfg->listeners[i].name, err);
-                return -1;
-            }
-        }
-    }
-    return 0;
 }
 
 static int
@@ -120,7 +94,7 @@ control_reload(struct server *srv)
         return -1;
     }
     warn_restart_only(old->cfg, g->cfg, srv->n_workers);
-    if (probe_new_addresses(srv, g->cfg) != 0 || prepare_all(srv, g) != 0) {
+    if (workers_probe(srv, g->cfg, "reload: ") != 0 || prepare_all(srv, g) != 0) {
         log_error("reload: cannot open the new listeners; still serving generation %lu",
                   old->id);
         gen_unref(g);

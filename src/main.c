@@ -19,7 +19,6 @@
 #include "config.h"
 #include "control.h"
 #include "gen.h"
-#include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "privs.h"
@@ -123,36 +122,6 @@ raise_fd_limit(const struct config *cfg)
                  cfg->limits.max_connections);
 }
 
-static bool
-is_inherited(const struct server *srv, const struct config_addr *a)
-{
-    for (size_t i = 0; i < srv->n_inherited; i++)
-        if (strcmp(srv->inherited[i].text, a->text) == 0)
-            return true;
-    return false;
-}
-
-/* Refuses to start beside another process already on one of our ports:
- * SO_REUSEPORT would otherwise let both share it silently. */
-static int
-probe_addresses(const struct server *srv, const struct config *cfg)
-{
-    char err[256];
-
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const struct config_listener *lc = &cfg->listeners[i];
-        for (size_t j = 0; j < lc->n_listen; j++) {
-            if (is_inherited(srv, &lc->listen[j]))
-                continue;
-            if (listener_probe(&lc->listen[j], err, sizeof(err)) != 0) {
-                log_error("listener=%s: %s", lc->name, err);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 /* Sockets systemd passed for addresses the config does not name are
  * closed, with a word, rather than left to queue connections forever. */
 static void
@@ -231,7 +200,7 @@ serve(struct server *srv)
         return 1;
     raise_fd_limit(cfg);
     evthread_use_pthreads();
-    if (notify_listen_fds(srv) != 0 || probe_addresses(srv, cfg) != 0 ||
+    if (notify_listen_fds(srv) != 0 || workers_probe(srv, cfg, "") != 0 ||
         workers_create(srv) != 0)
         return 1;
     close_unused_inherited(srv);

@@ -28,24 +28,62 @@ count_addrs(const struct config *cfg)
     return n;
 }
 
+/* The socket this worker already listens on for a, or -1. */
+static int
+held_fd(const struct worker *w, const struct config_addr *a)
+{
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0 && strcmp(w->listeners[i].addr->text, a->text) == 0)
+            return w->listeners[i].fd;
+    return -1;
+}
+
+/* The socket systemd passed for a, or NULL. */
+static struct inherited_fd *
+inherited_for(const struct server *srv, const struct config_addr *a)
+{
+    for (size_t i = 0; i < srv->n_inherited; i++)
+        if (strcmp(srv->inherited[i].text, a->text) == 0)
+            return &srv->inherited[i];
+    return NULL;
+}
+
 /* A socket for a, in this order: one this worker already listens on (a
  * reload keeps it, so no connection is refused), one systemd passed us,
  * a new one. */
 static int
 worker_socket(struct worker *w, const struct config_addr *a, char *err, size_t errlen)
 {
-    struct server *srv = w->srv;
+    struct inherited_fd *in;
+    int fd = held_fd(w, a);
 
-    for (size_t i = 0; i < w->n_listeners; i++)
-        if (w->listeners[i].fd >= 0 && strcmp(w->listeners[i].addr->text, a->text) == 0)
-            return w->listeners[i].fd;
-    for (size_t i = 0; i < srv->n_inherited; i++) {
-        if (strcmp(srv->inherited[i].text, a->text) == 0) {
-            srv->inherited[i].used = true;
-            return fcntl(srv->inherited[i].fd, F_DUPFD_CLOEXEC, 0);
-        }
+    if (fd >= 0)
+        return fd;
+    if ((in = inherited_for(w->srv, a)) != NULL) {
+        in->used = true;
+        return fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
     }
     return listener_bind(a, err, errlen);
+}
+
+int
+workers_probe(const struct server *srv, const struct config *cfg, const char *what)
+{
+    char err[256];
+
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].n_listen; j++) {
+            const struct config_addr *a = &cfg->listeners[i].listen[j];
+            if ((srv->workers != NULL && held_fd(&srv->workers[0], a) >= 0) ||
+                inherited_for(srv, a) != NULL)
+                continue;
+            if (listener_probe(a, err, sizeof(err)) != 0) {
+                log_error("%slistener=%s: %s", what, cfg->listeners[i].name, err);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 static bool

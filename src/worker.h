@@ -50,6 +50,12 @@ struct worker {
 int worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen);
 int worker_start(struct worker *w);
 
+/* Refuses an address of cfg that something else already listens on:
+ * SO_REUSEPORT would otherwise let two programs share a port without a
+ * word.  Addresses this process holds (worker 0's sockets, sockets from
+ * socket activation) are skipped.  what prefixes the error line. */
+int workers_probe(const struct server *srv, const struct config *cfg, const char *what);
+
 /* Reload, main thread: worker_prepare() opens the listening sockets gen
  * needs, reusing the worker's sockets for addresses that did not change;
  * on failure nothing changed.  worker_swap() hands them over and returns
