@@ -36,6 +36,12 @@ struct health {
     size_t n;
 };
 
+static struct timeval
+ms_timeval(uint64_t ms)
+{
+    return (struct timeval){ (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+}
+
 static const struct config_health *
 hc_of(const struct hcheck *c)
 {
@@ -84,8 +90,7 @@ check_result(struct hcheck *c, bool ok, const char *why)
 static void
 wait_io(struct hcheck *c, short what, void (*cb)(evutil_socket_t, short, void *))
 {
-    uint64_t ms = hc_of(c)->timeout_ms;
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(hc_of(c)->timeout_ms);
 
     if (c->io != NULL)
         event_free(c->io);
@@ -206,8 +211,7 @@ count_checks(const struct config *cfg)
 static int
 check_init(struct health *h, struct hcheck *c, const struct config_backend *be, int idx)
 {
-    uint64_t ms = be->health.interval_ms;
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = ms_timeval(be->health.interval_ms);
 
     c->h = h;
     c->be = be;

@@ -87,10 +87,10 @@ workers_probe(const struct server *srv, const struct config *cfg, const char *wh
 }
 
 static bool
-worker_owns_fd(const struct worker *w, int fd)
+set_has_fd(const struct listener *set, size_t n, int fd)
 {
-    for (size_t i = 0; i < w->n_listeners; i++)
-        if (w->listeners[i].fd == fd)
+    for (size_t i = 0; i < n; i++)
+        if (set[i].fd == fd)
             return true;
     return false;
 }
@@ -99,7 +99,7 @@ static void
 free_set(struct worker *w, struct listener *set, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (worker_owns_fd(w, set[i].fd))
+        if (set_has_fd(w->listeners, w->n_listeners, set[i].fd))
             set[i].fd = -1;             /* still the running set's */
         listener_close(&set[i]);
     }
@@ -147,20 +147,15 @@ worker_unprepare(struct worker *w)
     w->next_gen = NULL;
 }
 
-static bool
-set_has_fd(const struct listener *set, size_t n, int fd)
-{
-    for (size_t i = 0; i < n; i++)
-        if (set[i].fd == fd)
-            return true;
-    return false;
-}
-
-/* Runs in the worker: sockets kept by the new set only lose their old
- * events; the others close. */
+/* Runs in the worker (or before it started): sockets kept by the
+ * prepared set only lose their old events; the others close. */
 static void
-worker_install(struct worker *w, struct listener *set, size_t n, struct gen *gen)
+worker_install(struct worker *w)
 {
+    struct listener *set = w->next_listeners;
+    size_t n = w->next_n;
+    struct gen *gen = w->next_gen;
+
     for (size_t i = 0; i < w->n_listeners; i++) {
         if (set_has_fd(set, n, w->listeners[i].fd))
             w->listeners[i].fd = -1;
@@ -175,6 +170,10 @@ worker_install(struct worker *w, struct listener *set, size_t n, struct gen *gen
                       set[i].lc->name, set[i].addr->text);
     gen_unref(w->gen);
     w->gen = gen;
+    w->next_listeners = NULL;
+    w->next_n = 0;
+    w->next_gen = NULL;
+    w->swap_done = true;
 }
 
 static void
@@ -185,11 +184,7 @@ worker_swap_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pthread_mutex_lock(&w->srv->lock);
-    worker_install(w, w->next_listeners, w->next_n, w->next_gen);
-    w->next_listeners = NULL;
-    w->next_n = 0;
-    w->next_gen = NULL;
-    w->swap_done = true;
+    worker_install(w);
     pthread_cond_broadcast(&w->srv->swapped);
     pthread_mutex_unlock(&w->srv->lock);
 }
@@ -201,14 +196,10 @@ worker_swap(struct worker *w)
 
     pthread_mutex_lock(&srv->lock);
     w->swap_done = false;
-    if (!w->started) {
-        worker_install(w, w->next_listeners, w->next_n, w->next_gen);
-        w->next_listeners = NULL;
-        w->next_gen = NULL;
-        w->swap_done = true;
-    } else {
+    if (!w->started)
+        worker_install(w);
+    else
         event_active(w->swap_ev, 0, 0);
-    }
     while (!w->swap_done)
         pthread_cond_wait(&srv->swapped, &srv->lock);
     pthread_mutex_unlock(&srv->lock);
