@@ -54,6 +54,14 @@ redirect_host(const char *head, char *out, size_t len)
     return -1;
 }
 
+/* A canned error answer (both fit any buffer_size, at least 1k). */
+static void
+redirect_error(struct conn *c, const char *answer, size_t len)
+{
+    memcpy(c->down.buf, answer, len);
+    c->down.len = len;
+}
+
 /* Fills the down buffer with the response; the reason says what it was. */
 static void
 redirect_answer(struct conn *c, const char *head)
@@ -65,8 +73,7 @@ redirect_answer(struct conn *c, const char *head)
     if (sscanf(head, "%*[A-Z] %2047s HTTP/1.%*[01]\r", target) != 1 || target[0] != '/' ||
         target[strcspn(target, "\"<>\\\\^`{|}")] != '\0' ||
         redirect_host(head, host, sizeof(host)) != 0) {
-        memcpy(c->down.buf, bad_request, sizeof(bad_request) - 1);
-        c->down.len = sizeof(bad_request) - 1;
+        redirect_error(c, bad_request, sizeof(bad_request) - 1);
         snprintf(c->reason_buf, sizeof(c->reason_buf), "bad request (400)");
         return;
     }
@@ -75,8 +82,10 @@ redirect_answer(struct conn *c, const char *head)
     n = snprintf(c->down.buf, cap, "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://%s%s%s"
                  "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", host, port, target);
     if (n < 0 || (size_t)n >= cap) {
-        memcpy(c->down.buf, too_large, sizeof(too_large) - 1);
-        n = sizeof(too_large) - 1;
+        redirect_error(c, too_large, sizeof(too_large) - 1);
+        snprintf(c->reason_buf, sizeof(c->reason_buf), "redirect longer than %zu bytes (431)",
+                 cap);
+        return;
     }
     c->down.len = (size_t)n;
     snprintf(c->reason_buf, sizeof(c->reason_buf), "redirected (308) to https://%.200s%s%.200s",
@@ -108,8 +117,7 @@ redirect_read(struct conn *c)
         c->hs_wait = WAIT_CREAD;
         return 0;
     }
-    memcpy(c->down.buf, too_large, sizeof(too_large) - 1);
-    c->down.len = sizeof(too_large) - 1;
+    redirect_error(c, too_large, sizeof(too_large) - 1);
     snprintf(c->reason_buf, sizeof(c->reason_buf), "request head over %zu bytes (431)", cap - 1);
     return 1;
 }

@@ -17,7 +17,6 @@ pool_init(struct pool *p, const struct config *cfg, unsigned n_workers)
 
     memset(p, 0, sizeof(*p));
     p->cfg = cfg;
-    p->n_workers = n_workers;
     p->servers = calloc(n, sizeof(*p->servers));
     p->wrr = calloc((size_t)n_workers * n, sizeof(*p->wrr));
     p->rr = calloc((size_t)n_workers * (cfg->n_backends + 1), sizeof(*p->rr));

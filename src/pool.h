@@ -24,7 +24,6 @@ struct pool {
     struct pool_server *servers;    /* [cfg->n_servers_total] */
     int *wrr;                       /* [worker * n_servers_total + server]: smooth WRR */
     unsigned *rr;                   /* [worker * n_backends + backend]: tie breaking */
-    unsigned n_workers;
 };
 
 int pool_init(struct pool *p, const struct config *cfg, unsigned n_workers);
