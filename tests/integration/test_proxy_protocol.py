@@ -248,15 +248,21 @@ def test_trusted_peer_without_header_is_closed(certs, http_backend, tlsterm):
                               "not a PROXY protocol header"), line["line"]
 
 
-def test_untrusted_peer_may_not_send_a_header(certs, http_backend, tlsterm):
-    d = tlsterm(in_config(http_backend.port, ["192.0.2.0/24", "2001:db8::/32"]))
+def send_and_be_closed(d, data, timeout=5):
+    """Sends raw bytes; tlsterm must close the connection.  Returns the
+    close line."""
     s = socket.create_connection(d.addr(), timeout=h.T(5))
     try:
-        s.sendall(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
-        assert h.closed_by_peer(s, h.T(5)) in ("eof", "reset")
+        s.sendall(data)
+        assert h.closed_by_peer(s, h.T(timeout)) in ("eof", "reset")
     finally:
         s.close()
-    line = d.wait_close()
+    return d.wait_close()
+
+
+def test_untrusted_peer_may_not_send_a_header(certs, http_backend, tlsterm):
+    d = tlsterm(in_config(http_backend.port, ["192.0.2.0/24", "2001:db8::/32"]))
+    line = send_and_be_closed(d, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
     assert line["reason"] == "PROXY header from an address not in trusted", line["line"]
     assert line["client"].startswith("127.0.0.1:")
     # ... while plain TLS from it works as on any listener
@@ -284,13 +290,8 @@ def test_partial_header_is_bounded_by_the_handshake_timeout(certs, http_backend,
 
 def test_malformed_header_is_refused(certs, http_backend, tlsterm):
     d = tlsterm(in_config(http_backend.port, ["127.0.0.1"]))
-    s = socket.create_connection(d.addr(), timeout=h.T(5))
-    try:
-        s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.1 99999 443\r\n")
-        assert h.closed_by_peer(s, h.T(5)) in ("eof", "reset")
-    finally:
-        s.close()
-    assert d.wait_close()["reason"] == ("bad PROXY header from a trusted address: "
+    line = send_and_be_closed(d, b"PROXY TCP4 203.0.113.7 198.51.100.1 99999 443\r\n")
+    assert line["reason"] == ("bad PROXY header from a trusted address: "
                                         "v1 port is not a number from 0 to 65535")
 
 

@@ -23,10 +23,6 @@ def connect_refused(addr):
         s.close()
 
 
-def get(c):
-    c.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    return c.read_until(h.BODY)
-
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_drain_serves_open_connections_then_times_out(certs, http_backend, tlsterm, sig):
@@ -36,7 +32,7 @@ def test_drain_serves_open_connections_then_times_out(certs, http_backend, tlste
     mine = set()
     try:
         c.handshake()
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
         mine = {"127.0.0.1:%d" % c.sock.getsockname()[1],
                 "127.0.0.1:%d" % silent.getsockname()[1]}
         d.wait_log(r"conn=\d+ client=127\.0\.0\.1:%d listener=https accepted$"
@@ -46,7 +42,7 @@ def test_drain_serves_open_connections_then_times_out(certs, http_backend, tlste
                    % signal.strsignal(sig))
         # no new connections, but the open one still gets answers
         h.wait_until(lambda: connect_refused(d.addr()), h.T(5), "the listener to close")
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
         d.expect_open_at_stop = 2
         problems = d.stop(send=False)
         assert not problems, problems
@@ -64,17 +60,24 @@ def test_drain_serves_open_connections_then_times_out(certs, http_backend, tlste
     assert reasons == ["drain timeout", "drain timeout"], reasons
 
 
+def served_then_sigterm(d, certs):
+    """A client with one answered request, then SIGTERM; returns the
+    client, open, once the daemon says it is draining for it."""
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    c.handshake()
+    assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
+    d.send_signal(signal.SIGTERM)
+    d.wait_log(r"stopping; 1 connection\(s\) open")
+    return c
+
+
 def test_drain_ends_when_the_last_connection_closes(certs, http_backend, tlsterm):
     # a drain of 10 minutes: exiting within the harness's 15 s proves the
     # daemon noticed the last connection end instead of waiting it out
     d = tlsterm(h.one_listener(http_backend.port, timeouts={"drain": "600s"}))
-    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    c = served_then_sigterm(d, certs)
     try:
-        c.handshake()
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
-        d.send_signal(signal.SIGTERM)
-        d.wait_log(r"stopping; 1 connection\(s\) open")
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
     finally:
         c.close()
     d.expect_open_at_stop = 1
@@ -86,12 +89,8 @@ def test_drain_ends_when_the_last_connection_closes(certs, http_backend, tlsterm
 
 def test_second_signal_stops_at_once(certs, http_backend, tlsterm):
     d = tlsterm(h.one_listener(http_backend.port, timeouts={"drain": "600s"}))
-    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    c = served_then_sigterm(d, certs)
     try:
-        c.handshake()
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
-        d.send_signal(signal.SIGTERM)
-        d.wait_log(r"stopping; 1 connection\(s\) open")
         d.expect_open_at_stop = 1
         problems = d.stop(sig=signal.SIGTERM)
         assert not problems, problems

@@ -271,10 +271,6 @@ def drain_cfg(backend_port):
     return h.one_listener(backend_port, timeouts={"drain": "600s"})
 
 
-def get(c):
-    c.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    return c.read_until(h.BODY)
-
 
 def test_notify_ready_reload_stopping(certs, http_backend, tlsterm, notify_socket):
     ns = notify_socket()
@@ -302,11 +298,11 @@ def test_notify_ready_reload_stopping(certs, http_backend, tlsterm, notify_socke
     c = h.MemTLS(addr, certs.rsa_cert)
     try:
         c.handshake()
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
         d.send_signal(signal.SIGTERM)
         assert ns.wait(6)[5]["state"] == "STOPPING=1"
         assert d.proc.poll() is None, "tlsterm exited instead of draining"
-        assert get(c).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
     finally:
         c.close()
     d.expect_open_at_stop = 1

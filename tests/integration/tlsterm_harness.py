@@ -874,6 +874,12 @@ class MemTLS:
     def shutdown_write(self):
         self.sock.shutdown(socket.SHUT_WR)
 
+    def get(self):
+        """One keep-alive GET / on the established connection; returns the
+        bytes up to the end of HttpBackend's body."""
+        self.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return self.read_until(BODY)
+
     def read_until(self, suffix, limit=1 << 20):
         """Reads application data until it ends with `suffix`."""
         out = bytearray()
