@@ -27,6 +27,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "http_fwd.h"
 #include "tls_names.h"
 
 /* Aliases can make one node reachable along many paths; this bounds the
@@ -1263,14 +1264,75 @@ on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void 
         cerr(c, v, "invalid proxy_protocol \"%s\": expected v1, v2 or off", s);
 }
 
+static void
+on_hsts(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_backend *b = obj;
+    const char *s = want_text(c, k->name, v, "max-age=SECONDS[; includeSubDomains]");
+    bool ok;
+
+    if (s == NULL)
+        return;
+    ok = strncmp(s, "max-age=", 8) == 0 && isdigit((unsigned char)s[8]);
+    for (const char *p = s; ok && *p; p++)
+        ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+    if (!ok) {
+        cerr(c, v, "invalid hsts \"%s\": expected max-age=SECONDS, optionally followed by "
+             "\"; includeSubDomains\" and \"; preload\"", s);
+        return;
+    }
+    free(b->http.hsts);
+    b->http.hsts = ctx_strdup(c, v, s);
+}
+
+static void
+on_max_request_head(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    struct config_backend *b = obj;
+    const char *s = want_text(c, k->name, v, "a size");
+    const char *why = NULL;
+    uint64_t n;
+
+    if (s == NULL)
+        return;
+    if (config_parse_size(s, &n, &why) == 0) {
+        if (n < 1024 || n > HTTP_FWD_HEAD_MAX)
+            why = "must be between 1k and 80k (http-parser's own limit)";
+        else
+            b->http.max_head = (size_t)n;
+    }
+    if (why != NULL)
+        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
+}
+
 static const struct key_spec backend_keys[] = {
     { "servers", on_servers, 0, NULL, true },
     { "balance", on_enum, offsetof(struct config_backend, balance), &balance_kind, false },
     { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
     { "health", on_health, 0, NULL, false },
     { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
+    { "forwarded_headers", on_bool, offsetof(struct config_backend, http.enabled), NULL, false },
+    { "forwarded_rfc7239", on_bool, offsetof(struct config_backend, http.rfc7239), NULL, false },
+    { "client_cert_headers", on_bool, offsetof(struct config_backend, http.client_cert), NULL,
+      false },
+    { "hsts", on_hsts, 0, NULL, false },
+    { "max_request_head", on_max_request_head, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
+
+/* The HTTP options refine forwarded_headers and mean nothing without it. */
+static void
+check_backend_http(struct ctx *c, yaml_node_t *node, struct config_backend *b)
+{
+    const char *opt = b->http.rfc7239 ? "forwarded_rfc7239"
+                    : b->http.client_cert ? "client_cert_headers"
+                    : b->http.hsts ? "hsts" : b->http.max_head ? "max_request_head" : NULL;
+
+    if (!b->http.enabled && opt != NULL)
+        cerr(c, node, "backend \"%s\": %s needs \"forwarded_headers: true\"", b->name, opt);
+    if (b->http.max_head == 0)
+        b->http.max_head = 64 * 1024;
+}
 
 /* One "NAME: {servers: ...}" pair; 0 when b now holds the backend. */
 static int
@@ -1297,8 +1359,10 @@ backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
     snprintf(what, sizeof(what), "backend \"%s\"", b->name);
     if (vn->type != YAML_MAPPING_NODE)
         cerr(c, vn, "%s must be a mapping with \"servers\"", what);
-    else
+    else {
         walk_map(c, vn, backend_keys, what, b);
+        check_backend_http(c, vn, b);
+    }
     return 0;
 }
 
@@ -1816,6 +1880,7 @@ config_free(struct config *cfg)
         free(cfg->backends[i].servers);
         free(cfg->backends[i].opts);
         free(cfg->backends[i].health.path);
+        free(cfg->backends[i].http.hsts);
     }
     free(cfg->backends);
     free(cfg->tls.ciphersuites);

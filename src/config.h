@@ -85,6 +85,13 @@ struct config_backend {
     uint64_t fail_timeout_ms;   /* a server that failed to connect rests this long */
     struct config_health health;
     int proxy_protocol;         /* 0: off, 1 or 2: header version sent first */
+    struct {
+        bool enabled;           /* forwarded_headers: rewrite HTTP/1.x request heads */
+        bool rfc7239;           /* also send Forwarded */
+        bool client_cert;       /* also send X-SSL-Client-* */
+        char *hsts;             /* Strict-Transport-Security value; NULL: none */
+        size_t max_head;        /* request head limit, default 64k */
+    } http;
     struct config_pos pos;
 };
 

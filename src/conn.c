@@ -72,7 +72,7 @@ conn_closef(struct conn *c, const char *fmt, ...)
     conn_close(c, c->reason_buf);
 }
 
-static void
+void
 conn_close_tls(struct conn *c, const char *what)
 {
     char err[400];
@@ -158,8 +158,10 @@ conn_arm_timer(struct conn *c, uint64_t deadline_ms)
 int
 half_buffer(struct conn *c, struct half *h)
 {
-    if (h->buf == NULL)
+    if (h->buf == NULL) {
         h->buf = malloc(c->g->cfg->limits.buffer_size);
+        h->cap = c->g->cfg->limits.buffer_size;
+    }
     if (h->buf == NULL) {
         conn_close(c, "out of memory");
         return -1;
@@ -167,12 +169,12 @@ half_buffer(struct conn *c, struct half *h)
     return 0;
 }
 
-/* An idle half gives its buffer back, so idle connections stay small. */
-static void
+void
 half_idle(struct half *h, enum conn_wait wait)
 {
     free(h->buf);
     h->buf = NULL;
+    h->cap = 0;
     h->wait = wait;
 }
 
@@ -232,10 +234,11 @@ up_fill(struct conn *c)
     }
 }
 
-static void
+void
 up_end(struct conn *c)
 {
-    shutdown(c->bfd, SHUT_WR);
+    if (c->bfd >= 0)
+        shutdown(c->bfd, SHUT_WR);
     c->up.done = true;
     half_idle(&c->up, WAIT_NONE);
 }
@@ -260,7 +263,7 @@ pump_up(struct conn *c)
             c->kick |= WAIT_CREAD;
             return;
         }
-        if (!up_fill(c))
+        if (!(c->http ? conn_http_up_fill(c) : up_fill(c)))
             return;
     }
 }
@@ -358,19 +361,47 @@ pump_down(struct conn *c)
             c->kick |= WAIT_BREAD;
             return;
         }
-        if (!down_fill(c))
+        if (!(c->http ? conn_http_down_fill(c) : down_fill(c)))
             return;
+    }
+}
+
+/* With forwarded_headers one direction can wait on the other: requests
+ * on the answer to an Upgrade, the owed error answer on the responses
+ * before it. */
+static void
+conn_relay_http(struct conn *c)
+{
+    if (c->state != CONN_RELAY)
+        return;
+    if (!c->up.done && c->up.wait == WAIT_NONE && conn_http_up_ready(c))
+        pump_up(c);
+    if (!c->down.done && conn_http_answer_due(c))
+        pump_down(c);
+    if (c->state == CONN_RELAY && c->bfd < 0 && c->up.done && !c->down.done &&
+        !conn_http_answer_due(c)) {
+        char why[sizeof(c->reason_buf)];
+        snprintf(why, sizeof(why), "%s", c->reason_buf);
+        conn_closef(c, "client left before a request; %s", why);
     }
 }
 
 static void
 conn_relay(struct conn *c, enum conn_wait fired)
 {
+    const char *why;
+
     if (c->up.wait == fired || fired == WAIT_NONE)
         pump_up(c);
     if (c->down.wait == fired || fired == WAIT_NONE)
         pump_down(c);
-    if (c->state == CONN_RELAY && c->up.done && c->down.done)
+    if (c->http != NULL)
+        conn_relay_http(c);
+    if (c->state != CONN_RELAY || !c->up.done || !c->down.done)
+        return;
+    if (c->http != NULL && (why = conn_http_reason(c)) != NULL)
+        conn_close(c, why);
+    else
         conn_close(c, c->up.eof && tls_eof_was_truncated(c->tls)
                           ? "done (client sent no close_notify)" : "done");
 }
@@ -380,7 +411,9 @@ conn_relay(struct conn *c, enum conn_wait fired)
 static void
 conn_start_relay(struct conn *c)
 {
-    if (c->be->proxy_protocol && conn_proxy_header(c) != 0)
+    if (c->bfd >= 0 && c->be->proxy_protocol && conn_proxy_header(c) != 0)
+        return;
+    if (c->http == NULL && conn_http_start(c, 0, NULL) < 0)
         return;
     c->state = CONN_RELAY;
     c->t_io = c->t_phase = conn_now_ms();
@@ -423,6 +456,24 @@ conn_server_failed(struct conn *c, const char *why)
     }
 }
 
+/* With forwarded_headers the client is told, in HTTP, with a 503 to its
+ * request; otherwise the connection closes. */
+static void
+conn_no_server(struct conn *c)
+{
+    char last[sizeof(c->reason_buf)];
+
+    snprintf(last, sizeof(last), "%s", c->tried ? c->reason_buf : "all down or full");
+    snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: no server available "
+             "(last: %.300s)", c->be->name, last);
+    if (c->be->http.enabled && conn_http_start(c, 503, c->reason_buf) > 0) {
+        conn_start_relay(c);
+        return;
+    }
+    if (c->state != CONN_CLOSED)
+        conn_close(c, c->reason_buf);
+}
+
 /* Tries the servers the pool offers until a connect starts; each server
  * at most once per connection. */
 static void
@@ -436,9 +487,7 @@ conn_backend_connect(struct conn *c)
         c->srv_idx = pool_pick(&c->g->pool, c->w->id, c->be, &c->peer_ss, c->tried,
                                conn_now_ms());
         if (c->srv_idx < 0) {
-            char last[sizeof(c->reason_buf)];
-            snprintf(last, sizeof(last), "%s", c->tried ? c->reason_buf : "all down or full");
-            conn_closef(c, "backend %s: no server available (last: %s)", c->be->name, last);
+            conn_no_server(c);
             return;
         }
         c->tried |= 1ULL << c->srv_idx;
@@ -606,6 +655,7 @@ conn_free(struct conn *c)
         conn_drain_client(c->cfd);
     close(c->cfd);
     tls_conn_free(c->tls);
+    conn_http_free(c);
     pool_release(&c->g->pool, c->be, c->srv_idx);
     free(c->pp_buf);
     free(c->up.buf);

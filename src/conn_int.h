@@ -16,6 +16,7 @@
 struct worker;
 struct gen;
 struct tls_conn;
+struct http_conn;
 
 /* Records moved per wake-up before yielding to other connections. */
 #define CONN_PUMP_ROUNDS 16
@@ -33,7 +34,7 @@ enum conn_wait {
 
 struct half {
     char *buf;                  /* allocated only while bytes are in flight */
-    size_t off, len;
+    size_t off, len, cap;
     enum conn_wait wait;
     bool eof;                   /* the source has ended */
     bool done;                  /* ... and the end was passed to the sink */
@@ -61,6 +62,7 @@ struct conn {
     struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
     struct sockaddr_storage local_ss;   /* the address it connected to */
     struct tls_conn *tls;
+    struct http_conn *http;     /* forwarded_headers (conn_http.c); NULL: bytes pass as they are */
     bool tls_broken;            /* no close_notify after a TLS error */
     bool b_drained;             /* last backend read was short: wait for epoll */
     unsigned active;            /* enum conn_wait bits registered */
@@ -80,8 +82,13 @@ uint64_t conn_now_ms(void);
 void conn_close(struct conn *c, const char *reason);
 void conn_closef(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss);
+void conn_close_tls(struct conn *c, const char *what);
 /* The half's buffer, allocated on first use; -1 (and closed) without memory. */
 int half_buffer(struct conn *c, struct half *h);
+/* An idle half gives its buffer back, so idle connections stay small. */
+void half_idle(struct half *h, enum conn_wait wait);
+/* The client ended (or may send no more): FIN to the backend. */
+void up_end(struct conn *c);
 
 /* conn_proxy.c */
 bool conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer);
@@ -91,6 +98,18 @@ int conn_proxy_header(struct conn *c);
  * 1: done, 0: wait for more bytes, -1: closed. */
 int conn_proxy_in(struct conn *c);
 int conn_proxy_forbidden(struct conn *c);
+
+/* conn_http.c.  Start: 1 on, 0 not for this connection, -1 closed;
+ * reject (503) answers every request without a backend.  The fills have
+ * up_fill()'s and down_fill()'s contract. */
+int conn_http_start(struct conn *c, int reject, const char *why);
+void conn_http_free(struct conn *c);
+int conn_http_up_fill(struct conn *c);
+int conn_http_down_fill(struct conn *c);
+/* The request side waited for a response and may go on now. */
+bool conn_http_up_ready(const struct conn *c);
+bool conn_http_answer_due(const struct conn *c);
+const char *conn_http_reason(struct conn *c);
 
 /* conn_redirect.c: a redirect_to_https listener's whole job. */
 void conn_redirect(struct conn *c);

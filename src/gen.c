@@ -16,6 +16,7 @@ gen_free(struct gen *g)
     for (unsigned i = 0; g->wtls != NULL && i < g->n_workers; i++)
         tls_ctx_free(g->wtls[i]);
     free(g->wtls);
+    free(g->h2_noted);
     pool_free(&g->pool);
     tls_shared_free(g->tls);
     config_free(g->cfg);
@@ -55,7 +56,8 @@ gen_load(const char *path, unsigned n_workers, const struct gen *prev,
         goto fail;
     g->n_workers = n_workers = n_workers ? n_workers : gen_worker_count(g->cfg);
     g->wtls = calloc(n_workers, sizeof(*g->wtls));
-    if (g->wtls == NULL || pool_init(&g->pool, g->cfg, n_workers) != 0)
+    g->h2_noted = calloc(g->cfg->n_listeners + 1, sizeof(*g->h2_noted));
+    if (g->wtls == NULL || g->h2_noted == NULL || pool_init(&g->pool, g->cfg, n_workers) != 0)
         goto fail;
     for (unsigned i = 0; i < n_workers; i++) {
         g->wtls[i] = tls_ctx_new(g->cfg, g->tls, errs, i == 0);

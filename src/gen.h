@@ -25,6 +25,7 @@ struct gen {
     unsigned n_workers;
     struct tls_ctx **wtls;          /* [worker] */
     struct pool pool;               /* server choice and health */
+    atomic_bool *h2_noted;          /* [listener]: "no header rewriting under h2" logged */
 };
 
 /* Loads the config at path and every file it names, with TLS contexts for

@@ -1,0 +1,666 @@
+/* http_fwd.c - see http_fwd.h.  http-parser checks every head and frames
+ * every body; the rewriting itself works on whole header lines, so a line
+ * is either passed on byte for byte or left out. */
+#include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_fwd.h"
+
+/* Flags of a forwarded request, kept until its response is relayed. */
+enum { Q_HEAD = 1, Q_UPGRADE = 2, Q_CONNECT = 4 };
+
+/* ---- small helpers ---------------------------------------------------- */
+
+int
+hbuf_put(struct hbuf *b, const void *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 1024;
+        char *p;
+        while (cap - b->len < n)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL)
+            return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static int
+hbuf_puts(struct hbuf *b, const char *s)
+{
+    return hbuf_put(b, s, strlen(s));
+}
+
+static void
+fwd_fail(struct http_fwd *f, int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (f->status != 0)
+        return;
+    f->status = status;
+    va_start(ap, fmt);
+    vsnprintf(f->why, sizeof(f->why), fmt, ap);
+    va_end(ap);
+}
+
+static void
+fwd_oom(struct http_fwd *f)
+{
+    fwd_fail(f, -1, "out of memory");
+}
+
+struct line {
+    const char *p;
+    size_t len;                 /* without the line end */
+    size_t full;                /* with it */
+};
+
+static bool
+next_line(const char *buf, size_t len, size_t *off, struct line *l)
+{
+    const char *nl;
+
+    if (*off >= len)
+        return false;
+    nl = memchr(buf + *off, '\n', len - *off);
+    l->p = buf + *off;
+    l->full = (nl ? (size_t)(nl - buf) + 1 : len) - *off;
+    l->len = l->full;
+    if (l->len > 0 && l->p[l->len - 1] == '\n')
+        l->len--;
+    if (l->len > 0 && l->p[l->len - 1] == '\r')
+        l->len--;
+    *off += l->full;
+    return true;
+}
+
+/* The header line's name starts with prefix; whole says it is all of it. */
+static bool
+name_is(const struct line *l, const char *prefix, bool whole)
+{
+    size_t n = strlen(prefix);
+
+    return l->len > n && strncasecmp(l->p, prefix, n) == 0 && (!whole || l->p[n] == ':');
+}
+
+/* RFC 9110 token characters.  Debian builds http-parser without
+ * HTTP_PARSER_STRICT, which lets a space into a header name: "Transfer-
+ * Encoding : chunked" is a request-smuggling classic, so names are checked
+ * here. */
+static bool
+name_valid(const struct line *l)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    size_t i = 0;
+
+    for (; i < l->len && l->p[i] != ':'; i++) {
+        unsigned char ch = (unsigned char)l->p[i];
+        if (!((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+              (ch != '\0' && strchr(extra, ch) != NULL)))
+            return false;
+    }
+    return i > 0 && i < l->len;
+}
+
+/* Appends the line's value, trimmed, to a comma-separated list. */
+static int
+list_add(struct hbuf *list, const struct line *l)
+{
+    const char *v = memchr(l->p, ':', l->len), *end = l->p + l->len;
+
+    for (v++; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (end == v)
+        return 0;
+    if (list->len > 0 && hbuf_puts(list, ", ") != 0)
+        return -1;
+    return hbuf_put(list, v, (size_t)(end - v));
+}
+
+/* ---- heads ----------------------------------------------------------- */
+
+/* Moves bytes into s->head up to the empty line that ends a head.  Blank
+ * lines before a message are skipped, as RFC 9112 section 2.2 allows. */
+static size_t
+head_collect(struct http_fwd *f, struct http_side *s, const char *in, size_t len,
+             size_t limit, bool *complete)
+{
+    size_t i = 0;
+
+    *complete = false;
+    while (i < len) {
+        const char *nl;
+        size_t take;
+        if (s->head_len == 0 && (in[i] == '\r' || in[i] == '\n')) {
+            i++;
+            continue;
+        }
+        nl = memchr(in + i, '\n', len - i);
+        take = nl ? (size_t)(nl - (in + i)) + 1 : len - i;
+        if (take > limit - s->head_len) {
+            fwd_fail(f, s == &f->rq ? 431 : 502, "%s head over %zu bytes",
+                     s == &f->rq ? "request" : "response", limit);
+            return i;
+        }
+        if (s->head_len + take > s->head_cap) {
+            size_t cap = s->head_cap ? s->head_cap * 2 : 2048;
+            char *p;
+            while (cap < s->head_len + take)
+                cap *= 2;
+            p = realloc(s->head, cap);
+            if (p == NULL) {
+                fwd_oom(f);
+                return i;
+            }
+            s->head = p;
+            s->head_cap = cap;
+        }
+        memcpy(s->head + s->head_len, in + i, take);
+        s->head_len += take;
+        i += take;
+        if (nl != NULL) {
+            size_t n = s->head_len - s->line_at;
+            bool empty = n == 1 || (n == 2 && s->head[s->line_at] == '\r');
+            s->line_at = s->head_len;
+            if (empty) {
+                *complete = true;
+                return i;
+            }
+        }
+    }
+    return i;
+}
+
+/* Heads are freed once passed on: idle keep-alive connections stay small. */
+static void
+head_reset(struct http_side *s)
+{
+    free(s->head);
+    s->head = NULL;
+    s->head_len = s->head_cap = s->line_at = 0;
+}
+
+/* ---- http-parser ------------------------------------------------------ */
+
+static int
+rq_headers_complete(http_parser *p)
+{
+    struct http_fwd *f = p->data;
+
+    f->rq.hdone = true;
+    return 0;
+}
+
+static int
+rq_message_complete(http_parser *p)
+{
+    struct http_fwd *f = p->data;
+
+    f->rq.done = true;
+    http_parser_pause(p, 1);    /* the next head must be rewritten first */
+    return 0;
+}
+
+/* A response's framing depends on its request: HEAD and a 2xx to CONNECT
+ * have no body. */
+static int
+rs_headers_complete(http_parser *p)
+{
+    struct http_fwd *f = p->data;
+    uint8_t front = f->q_n ? f->q[f->q_first] : 0;
+
+    f->rs.hdone = true;
+    if ((front & Q_HEAD) || ((front & Q_CONNECT) && p->status_code / 100 == 2))
+        return 1;
+    return 0;
+}
+
+static int
+rs_message_complete(http_parser *p)
+{
+    struct http_fwd *f = p->data;
+
+    f->rs.done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings rq_settings = {
+    .on_headers_complete = rq_headers_complete,
+    .on_message_complete = rq_message_complete,
+};
+
+static const http_parser_settings rs_settings = {
+    .on_headers_complete = rs_headers_complete,
+    .on_message_complete = rs_message_complete,
+};
+
+/* Bytes http-parser took, or -1 (with why) on a parse error. */
+static long
+side_exec(struct http_side *s, const http_parser_settings *set, const char *data,
+          size_t len, const char **why)
+{
+    size_t n = http_parser_execute(&s->p, set, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&s->p);
+
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&s->p, 0);
+        return (long)n;
+    }
+    if (e != HPE_OK) {
+        *why = http_errno_description(e);
+        return -1;
+    }
+    return (long)n;
+}
+
+/* Runs a fresh parser over a whole head: 0 when it is a valid one. */
+static int
+head_parse(struct http_fwd *f, struct http_side *s, enum http_parser_type type,
+           const char **why)
+{
+    long n;
+
+    http_parser_init(&s->p, type);
+    s->p.data = f;
+    s->hdone = s->done = false;
+    n = side_exec(s, type == HTTP_REQUEST ? &rq_settings : &rs_settings, s->head,
+                  s->head_len, why);
+    if (n < 0)
+        return -1;
+    if ((size_t)n != s->head_len || !s->hdone) {
+        *why = "incomplete head";
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static bool
+ip_is_v6(const char *ip)
+{
+    return strchr(ip, ':') != NULL;
+}
+
+/* Header values from a certificate may hold any byte; a control byte
+ * would end the header line early. */
+static int
+put_sanitised(struct hbuf *out, const char *v)
+{
+    for (; *v; v++) {
+        char ch = ((unsigned char)*v < 0x20 || *v == 0x7f) ? '?' : *v;
+        if (hbuf_put(out, &ch, 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+rq_add_headers(struct http_fwd *f, struct hbuf *out, const struct hbuf *xff,
+               const struct hbuf *fwd)
+{
+    const struct http_fwd_opts *o = f->o;
+    char tail[256];
+    int rc = 0;
+
+    rc |= hbuf_puts(out, "X-Forwarded-For: ");
+    if (xff->len > 0) {
+        rc |= hbuf_put(out, xff->p, xff->len);
+        rc |= hbuf_puts(out, ", ");
+    }
+    snprintf(tail, sizeof(tail), "%s\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: %u\r\n",
+             o->client_ip, o->port);
+    rc |= hbuf_puts(out, tail);
+    if (o->rfc7239) {
+        rc |= hbuf_puts(out, "Forwarded: ");
+        if (fwd->len > 0) {
+            rc |= hbuf_put(out, fwd->p, fwd->len);
+            rc |= hbuf_puts(out, ", ");
+        }
+        snprintf(tail, sizeof(tail), ip_is_v6(o->client_ip) ? "for=\"[%s]\";proto=https\r\n"
+                                                           : "for=%s;proto=https\r\n",
+                 o->client_ip);
+        rc |= hbuf_puts(out, tail);
+    }
+    for (const char *const *c = o->cert; c != NULL && c[0] != NULL; c += 2) {
+        rc |= hbuf_puts(out, c[0]);
+        rc |= hbuf_puts(out, ": ");
+        rc |= put_sanitised(out, c[1]);
+        rc |= hbuf_puts(out, "\r\n");
+    }
+    return rc | hbuf_puts(out, "\r\n");
+}
+
+/* Client-supplied forwarding headers are dropped unless the client is
+ * trusted; then X-Forwarded-For (and Forwarded, when we send one) are
+ * merged into ours.  -1: out of memory; 1: a malformed line, in *why. */
+static int
+rq_rewrite(struct http_fwd *f, struct hbuf *out, const char **why)
+{
+    const struct http_side *s = &f->rq;
+    bool trusted = f->o->trusted, rfc = f->o->rfc7239;
+    struct hbuf xff = { 0 }, fwd = { 0 };
+    size_t off = 0;
+    struct line l;
+    int rc;
+
+    next_line(s->head, s->head_len, &off, &l);
+    rc = hbuf_put(out, l.p, l.full);
+    while (rc == 0 && next_line(s->head, s->head_len, &off, &l) && l.len > 0) {
+        if (l.p[0] == ' ' || l.p[0] == '\t') {
+            *why = "obsolete line folding";
+            rc = 1;
+        } else if (!name_valid(&l)) {
+            *why = "invalid header name";
+            rc = 1;
+        } else if (name_is(&l, "x-forwarded-for", true))
+            rc = trusted ? list_add(&xff, &l) : 0;
+        else if (name_is(&l, "forwarded", true) && (!trusted || rfc))
+            rc = trusted ? list_add(&fwd, &l) : 0;
+        else if (!name_is(&l, "x-forwarded-proto", true) &&
+                 !name_is(&l, "x-forwarded-port", true) && !name_is(&l, "x-ssl-client-", false))
+            rc = hbuf_put(out, l.p, l.full);
+    }
+    if (rc == 0)
+        rc = rq_add_headers(f, out, &xff, &fwd);
+    free(xff.p);
+    free(fwd.p);
+    return rc;
+}
+
+static void
+rq_head_done(struct http_fwd *f, struct hbuf *out)
+{
+    struct http_side *s = &f->rq;
+    size_t mark = out->len;
+    const char *why = "";
+    int rc;
+
+    if (head_parse(f, s, HTTP_REQUEST, &why) != 0) {
+        fwd_fail(f, 400, "malformed request: %s", why);
+        return;
+    }
+    if (f->o->reject != 0) {
+        fwd_fail(f, f->o->reject, "%s", f->o->reject_why ? f->o->reject_why : "rejected");
+        return;
+    }
+    s->flags = s->p.method == HTTP_HEAD ? Q_HEAD
+             : s->p.method == HTTP_CONNECT ? Q_CONNECT
+             : s->p.upgrade ? Q_UPGRADE : 0;
+    rc = rq_rewrite(f, out, &why);
+    if (rc != 0) {
+        out->len = mark;
+        if (rc > 0)
+            fwd_fail(f, 400, "malformed request: %s", why);
+        else
+            fwd_oom(f);
+        return;
+    }
+    head_reset(s);
+    f->q[(f->q_first + f->q_n++) % HTTP_FWD_QUEUE] = s->flags;
+    f->requests++;
+    s->st = HF_BODY;
+}
+
+/* After a whole request: the next head, or a wait for the answer to an
+ * Upgrade or CONNECT. */
+static void
+rq_message_done(struct http_side *s)
+{
+    s->done = false;
+    s->st = (s->flags & (Q_UPGRADE | Q_CONNECT)) ? HF_WAIT : HF_HEAD;
+}
+
+static size_t
+rq_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
+{
+    struct http_side *s = &f->rq;
+    const char *why = "";
+    long n;
+
+    if (s->done) {              /* no body: it ended with the head */
+        rq_message_done(s);
+        return 0;
+    }
+    n = side_exec(s, &rq_settings, in, len, &why);
+    if (n < 0) {
+        fwd_fail(f, 400, "malformed request body: %s", why);
+        return 0;
+    }
+    if (hbuf_put(out, in, (size_t)n) != 0) {
+        fwd_oom(f);
+        return 0;
+    }
+    if (s->done)
+        rq_message_done(s);
+    return (size_t)n;
+}
+
+size_t
+http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
+{
+    struct http_side *s = &f->rq;
+    size_t used = 0;
+
+    while (f->status == 0 && !http_fwd_blocked(f)) {
+        bool complete;
+        if (s->st == HF_TUNNEL) {
+            if (hbuf_put(out, in + used, len - used) != 0)
+                fwd_oom(f);
+            else
+                used = len;
+            break;
+        }
+        if (s->st == HF_BODY) {
+            if (used == len && !s->done)
+                break;          /* len 0 would tell http-parser the stream ended */
+            used += rq_body(f, in + used, len - used, out);
+            if (s->st == HF_BODY)
+                break;          /* http-parser took all it could */
+            continue;
+        }
+        if (used == len)
+            break;
+        used += head_collect(f, s, in + used, len - used, f->o->max_head, &complete);
+        if (complete)
+            rq_head_done(f, out);
+    }
+    return used;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static void
+rs_message_done(struct http_fwd *f)
+{
+    struct http_side *s = &f->rs;
+    unsigned status = s->p.status_code;
+    uint8_t front = f->q_n ? f->q[f->q_first] : 0;
+
+    s->done = false;
+    s->st = HF_HEAD;
+    if (status / 100 == 1 && status != 101)
+        return;                 /* interim: the final response follows */
+    if (f->q_n > 0) {
+        f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE;
+        f->q_n--;
+    }
+    /* A 101 the client did not ask for cannot be undone either. */
+    if (status == 101 || ((front & Q_CONNECT) && status / 100 == 2)) {
+        s->st = f->rq.st = HF_TUNNEL;
+        return;
+    }
+    if ((front & (Q_UPGRADE | Q_CONNECT)) && f->rq.st == HF_WAIT)
+        f->rq.st = HF_HEAD;
+}
+
+static bool
+has_header(const char *head, size_t len, const char *name)
+{
+    size_t off = 0;
+    struct line l;
+
+    next_line(head, len, &off, &l);
+    while (next_line(head, len, &off, &l) && l.len > 0)
+        if (name_is(&l, name, true))
+            return true;
+    return false;
+}
+
+static int
+rs_rewrite(struct http_fwd *f, struct hbuf *out)
+{
+    const struct http_side *s = &f->rs;
+    const char *hsts = f->o->hsts;
+    size_t off = 0;
+    struct line l;
+    int rc = 0;
+
+    if (hsts == NULL || s->p.status_code < 200 ||
+        has_header(s->head, s->head_len, "strict-transport-security"))
+        return hbuf_put(out, s->head, s->head_len);
+    next_line(s->head, s->head_len, &off, &l);
+    rc |= hbuf_put(out, l.p, l.full);
+    rc |= hbuf_puts(out, "Strict-Transport-Security: ");
+    rc |= hbuf_puts(out, hsts);
+    rc |= hbuf_puts(out, "\r\n");
+    return rc | hbuf_put(out, s->head + off, s->head_len - off);
+}
+
+static void
+rs_head_done(struct http_fwd *f, struct hbuf *out)
+{
+    struct http_side *s = &f->rs;
+    const char *why = "";
+
+    if (head_parse(f, s, HTTP_RESPONSE, &why) != 0) {
+        fwd_fail(f, 502, "backend sent a malformed response: %s", why);
+        return;
+    }
+    if (rs_rewrite(f, out) != 0) {
+        fwd_oom(f);
+        return;
+    }
+    head_reset(s);
+    s->st = HF_BODY;
+    if (s->done)
+        rs_message_done(f);
+}
+
+static size_t
+rs_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
+{
+    struct http_side *s = &f->rs;
+    const char *why = "";
+    long n = side_exec(s, &rs_settings, in, len, &why);
+
+    if (n < 0) {
+        fwd_fail(f, 502, "backend sent a malformed response body: %s", why);
+        return 0;
+    }
+    if (hbuf_put(out, in, (size_t)n) != 0) {
+        fwd_oom(f);
+        return 0;
+    }
+    if (s->done)
+        rs_message_done(f);
+    return (size_t)n;
+}
+
+size_t
+http_fwd_response(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
+{
+    struct http_side *s = &f->rs;
+    size_t used = 0;
+
+    while (used < len && f->status >= 0 && f->status != 502) {
+        bool complete;
+        if (s->st == HF_TUNNEL) {
+            if (hbuf_put(out, in + used, len - used) != 0)
+                fwd_oom(f);
+            else
+                used = len;
+            break;
+        }
+        if (s->st == HF_BODY) {
+            used += rs_body(f, in + used, len - used, out);
+            if (s->st == HF_BODY)
+                break;
+            continue;
+        }
+        used += head_collect(f, s, in + used, len - used, HTTP_FWD_HEAD_MAX, &complete);
+        if (complete)
+            rs_head_done(f, out);
+    }
+    return used;
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+void
+http_fwd_init(struct http_fwd *f, const struct http_fwd_opts *o)
+{
+    memset(f, 0, sizeof(*f));
+    f->o = o;
+}
+
+void
+http_fwd_free(struct http_fwd *f)
+{
+    head_reset(&f->rq);
+    head_reset(&f->rs);
+}
+
+bool
+http_fwd_blocked(const struct http_fwd *f)
+{
+    return f->rq.st == HF_WAIT || (f->rq.st == HF_HEAD && f->q_n == HTTP_FWD_QUEUE);
+}
+
+bool
+http_fwd_responses_done(const struct http_fwd *f)
+{
+    return f->q_n == 0 && f->rs.st == HF_HEAD && f->rs.head_len == 0;
+}
+
+bool
+http_fwd_tunnel(const struct http_fwd *f)
+{
+    return f->rs.st == HF_TUNNEL;
+}
+
+const char *
+http_fwd_answer(int status, size_t *len)
+{
+    static const char *const answers[] = {
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+        "Connection: close\r\n\r\nBad Request\n",
+        "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 32\r\nConnection: close\r\n\r\nRequest Header Fields Too Large\n",
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+        "Connection: close\r\n\r\nBad Gateway\n",
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n",
+    };
+    const char *a = status == 431 ? answers[1] : status == 502 ? answers[2]
+                  : status == 503 ? answers[3] : answers[0];
+
+    *len = strlen(a);
+    return a;
+}

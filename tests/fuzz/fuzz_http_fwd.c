@@ -1,0 +1,151 @@
+/* Fuzz target for the forwarded_headers rewriter (src/http_fwd.c).
+ *
+ * Input: one byte of options, one byte of read size, then the client's
+ * bytes and the backend's bytes separated by the first "\0\0".  Both
+ * streams are fed in interleaved pieces, as the relay would.
+ *
+ * With clang's libFuzzer:
+ *   clang -g -fsanitize=fuzzer,address,undefined -DFUZZ_LIBFUZZER -I. -Isrc \
+ *       tests/fuzz/fuzz_http_fwd.c src/http_fwd.c -lhttp_parser -o fuzz_http_fwd
+ * Without it (make check) the built-in driver below mutates the seeds with a
+ * fixed random seed, so a failure is reproducible. */
+#include "autoconf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_fwd.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t
+feed(struct http_fwd *f, bool request, const char *in, size_t len, struct hbuf *out)
+{
+    size_t n = request ? http_fwd_request(f, in, len, out) : http_fwd_response(f, in, len, out);
+
+    if (n > len)
+        abort();
+    return n;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const cert[] = { "X-SSL-Client-Subject", "CN=x\ry", NULL };
+    struct http_fwd_opts o = { .max_head = 512, .client_ip = "2001:db8::1", .port = 443 };
+    struct http_fwd f;
+    struct hbuf out = { 0 };
+    const char *rq, *rs, *sep;
+    size_t rq_len, rs_len, rq_off = 0, rs_off = 0, step;
+
+    if (size < 2)
+        return 0;
+    o.trusted = data[0] & 1;
+    o.rfc7239 = data[0] & 2;
+    o.hsts = (data[0] & 4) ? "max-age=1" : NULL;
+    o.cert = (data[0] & 8) ? cert : NULL;
+    o.reject = (data[0] & 16) ? 503 : 0;
+    step = 1 + data[1] % 64;
+    rq = (const char *)data + 2;
+    sep = memmem(rq, size - 2, "\0\0", 2);
+    rq_len = sep ? (size_t)(sep - rq) : size - 2;
+    rs = sep ? sep + 2 : rq + rq_len;
+    rs_len = (size_t)((const char *)data + size - rs);
+    http_fwd_init(&f, &o);
+    for (;;) {
+        size_t a = rq_len - rq_off < step ? rq_len - rq_off : step;
+        size_t b = rs_len - rs_off < step ? rs_len - rs_off : step;
+        size_t ta = a ? feed(&f, true, rq + rq_off, a, &out) : 0;
+        size_t tb = b ? feed(&f, false, rs + rs_off, b, &out) : 0;
+        rq_off += ta;
+        rs_off += tb;
+        out.len = 0;
+        if (ta == 0 && tb == 0)
+            break;              /* both ended, failed or wait on each other */
+    }
+    http_fwd_free(&f);
+    free(out.p);
+    return 0;
+}
+
+#ifndef FUZZ_LIBFUZZER
+#define SEED(s) { s, sizeof(s) - 1 }
+static const struct {
+    const char *p;
+    size_t n;
+} seeds[] = {
+    SEED("\x01\x07GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"
+    "POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+    "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n"
+    "\0\0HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    "HTTP/1.0 200 OK\r\n\r\nuntil eof"),
+    SEED("\x06\x03GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01x"
+    "\0\0HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01y"),
+    SEED("\x0f\x10HEAD / HTTP/1.1\r\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\nraw"
+    "\0\0HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\n\r\nraw"),
+};
+
+/* Mutations: byte flips, insertions of protocol-significant bytes,
+ * deletions and duplications of a span. */
+static size_t
+mutate(uint8_t *buf, size_t len, size_t cap, unsigned *rnd)
+{
+    static const char tokens[] = "\r\n:; \t0123456789abcdefABCDEF-\0";
+    int edits = 1 + (int)(rand_r(rnd) % 8);
+
+    for (int e = 0; e < edits && len > 2; e++) {
+        size_t at = 2 + (size_t)rand_r(rnd) % (len - 2);
+        switch (rand_r(rnd) % 4) {
+        case 0:
+            buf[at] = (uint8_t)tokens[(size_t)rand_r(rnd) % (sizeof(tokens) - 1)];
+            break;
+        case 1:
+            if (len < cap) {
+                memmove(buf + at + 1, buf + at, len - at);
+                buf[at] = (uint8_t)rand_r(rnd);
+                len++;
+            }
+            break;
+        case 2:
+            memmove(buf + at, buf + at + 1, len - at - 1);
+            len--;
+            break;
+        default: {
+            size_t n = (size_t)rand_r(rnd) % 32;
+            if (n > len - at)
+                n = len - at;
+            if (len + n <= cap) {
+                memmove(buf + at + n, buf + at, len - at);
+                len += n;
+            }
+            break;
+        }
+        }
+    }
+    buf[0] = (uint8_t)rand_r(rnd);
+    buf[1] = (uint8_t)rand_r(rnd);
+    return len;
+}
+
+int
+main(int argc, char **argv)
+{
+    unsigned rnd = 20261123;
+    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
+    uint8_t buf[4096];
+
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+        LLVMFuzzerTestOneInput((const uint8_t *)seeds[i].p, seeds[i].n);
+    for (long i = 0; i < iterations; i++) {
+        size_t len = seeds[(size_t)i % (sizeof(seeds) / sizeof(seeds[0]))].n;
+        memcpy(buf, seeds[(size_t)i % (sizeof(seeds) / sizeof(seeds[0]))].p, len);
+        len = mutate(buf, len, sizeof(buf), &rnd);
+        LLVMFuzzerTestOneInput(buf, len);
+    }
+    printf("fuzz_http_fwd: %ld mutated inputs, no crash\n", iterations);
+    return 0;
+}
+#endif

@@ -1,0 +1,450 @@
+/* Unit tests of the forwarded_headers rewriter (src/http_fwd.c): what the
+ * backend receives for a given client byte stream, and what the client
+ * receives for a given backend byte stream. */
+#include "autoconf.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http_fwd.h"
+
+static const struct http_fwd_opts base = {
+    .max_head = 65536, .client_ip = "192.0.2.7", .port = 8443,
+};
+
+#define ADDED "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 8443\r\n"
+
+struct run {
+    struct http_fwd f;
+    struct hbuf out;
+    size_t used;
+};
+
+/* Feeds in to one side in pieces of at most chunk bytes, as far as the
+ * rewriter takes them. */
+static void
+feed(struct run *r, bool request, const char *in, size_t len, size_t chunk)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        size_t took = request ? http_fwd_request(&r->f, in + off, n, &r->out)
+                              : http_fwd_response(&r->f, in + off, n, &r->out);
+        assert_true(took <= n);
+        off += took;
+        if (took < n)
+            break;
+    }
+    r->used = off;
+}
+
+static char *
+out_str(struct run *r)
+{
+    char *s = malloc(r->out.len + 1);
+    assert_non_null(s);
+    memcpy(s, r->out.p, r->out.len);
+    s[r->out.len] = '\0';
+    r->out.len = 0;
+    return s;
+}
+
+static void
+run_done(struct run *r)
+{
+    http_fwd_free(&r->f);
+    free(r->out.p);
+}
+
+/* The backend's view of one client stream fed whole. */
+static void
+expect_request(const struct http_fwd_opts *o, const char *in, const char *want)
+{
+    struct run r = { 0 };
+    char *got;
+
+    http_fwd_init(&r.f, o);
+    feed(&r, true, in, strlen(in), SIZE_MAX);
+    assert_int_equal(r.f.status, 0);
+    assert_int_equal(r.used, strlen(in));
+    got = out_str(&r);
+    assert_string_equal(got, want);
+    free(got);
+    run_done(&r);
+}
+
+static int
+expect_error(const struct http_fwd_opts *o, const char *in, size_t len)
+{
+    struct run r = { 0 };
+    int status;
+
+    http_fwd_init(&r.f, o);
+    feed(&r, true, in, len, SIZE_MAX);
+    status = r.f.status;
+    assert_true(r.f.why[0] != '\0');
+    run_done(&r);
+    return status;
+}
+
+static void
+test_adds_headers(void **state)
+{
+    (void)state;
+    expect_request(&base, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+                   "GET /a HTTP/1.1\r\nHost: x\r\n" ADDED "\r\n");
+}
+
+static void
+test_untrusted_spoofs_removed(void **state)
+{
+    (void)state;
+    expect_request(&base,
+                   "GET / HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6\r\nHost: x\r\n"
+                   "x-forwarded-proto: http\r\nX-Forwarded-Port: 1\r\nForwarded: for=6.6.6.6\r\n"
+                   "X-SSL-Client-Verify: SUCCESS\r\nX-Forwarded-Forx: kept\r\n\r\n",
+                   "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Forx: kept\r\n" ADDED "\r\n");
+}
+
+static void
+test_trusted_appends(void **state)
+{
+    struct http_fwd_opts o = base;
+
+    (void)state;
+    o.trusted = true;
+    o.rfc7239 = true;
+    expect_request(&o,
+                   "GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nForwarded: for=10.0.0.1\r\n"
+                   "X-Forwarded-For:  10.0.0.2 , 10.0.0.3 \r\n\r\n",
+                   "GET / HTTP/1.1\r\n"
+                   "X-Forwarded-For: 10.0.0.1, 10.0.0.2 , 10.0.0.3, 192.0.2.7\r\n"
+                   "X-Forwarded-Proto: https\r\nX-Forwarded-Port: 8443\r\n"
+                   "Forwarded: for=10.0.0.1, for=192.0.2.7;proto=https\r\n\r\n");
+}
+
+static void
+test_forwarded_v6_and_cert(void **state)
+{
+    static const char *const cert[] = { "X-SSL-Client-Verify", "SUCCESS",
+                                        "X-SSL-Client-Subject", "CN=a\r\nEvil: 1", NULL };
+    struct http_fwd_opts o = base;
+
+    (void)state;
+    o.client_ip = "2001:db8::1";
+    o.rfc7239 = true;
+    o.cert = cert;
+    expect_request(&o, "GET / HTTP/1.0\r\n\r\n",
+                   "GET / HTTP/1.0\r\nX-Forwarded-For: 2001:db8::1\r\n"
+                   "X-Forwarded-Proto: https\r\nX-Forwarded-Port: 8443\r\n"
+                   "Forwarded: for=\"[2001:db8::1]\";proto=https\r\n"
+                   "X-SSL-Client-Verify: SUCCESS\r\nX-SSL-Client-Subject: CN=a??Evil: 1\r\n\r\n");
+}
+
+static const char pipelined[] =
+    "\r\nPOST /1 HTTP/1.1\r\nContent-Length: 5\r\nX-Forwarded-For: 1.1.1.1\r\n\r\nGET /"
+    "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "3\r\nGET\r\n4;ext=1\r\n /x \r\n0\r\nTrailer: GET / HTTP/1.1\r\n\r\n"
+    "GET /3 HTTP/1.1\nHost: y\n\n";
+
+static const char pipelined_out[] =
+    "POST /1 HTTP/1.1\r\nContent-Length: 5\r\n" ADDED "\r\nGET /"
+    "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" ADDED "\r\n"
+    "3\r\nGET\r\n4;ext=1\r\n /x \r\n0\r\nTrailer: GET / HTTP/1.1\r\n\r\n"
+    "GET /3 HTTP/1.1\nHost: y\n" ADDED "\r\n";
+
+/* Bodies pass untouched, even when they look like requests; every head is
+ * rewritten, whatever the read boundaries are. */
+static void
+test_pipelined_any_split(void **state)
+{
+    (void)state;
+    for (size_t chunk = 1; chunk <= sizeof(pipelined); chunk++) {
+        struct run r = { 0 };
+        char *got;
+        http_fwd_init(&r.f, &base);
+        feed(&r, true, pipelined, sizeof(pipelined) - 1, chunk);
+        assert_int_equal(r.f.status, 0);
+        assert_int_equal(r.used, sizeof(pipelined) - 1);
+        assert_int_equal(r.f.requests, 3);
+        got = out_str(&r);
+        assert_string_equal(got, pipelined_out);
+        free(got);
+        run_done(&r);
+    }
+}
+
+static void
+test_malformed_400(void **state)
+{
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Name: b\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\nContent-Length: 3\r\n\r\nabc",
+        "GET / HTTP/1.1\r\n: novalue\r\n\r\n",
+        "BREW / HTCPCP/1.0\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("case %zu\n", i);
+        assert_int_equal(expect_error(&base, bad[i], strlen(bad[i])), 400);
+    }
+}
+
+static void
+test_head_limit_431(void **state)
+{
+    struct http_fwd_opts o = base;
+    char big[2048];
+
+    (void)state;
+    o.max_head = 1024;
+    snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nCookie: %01000d\r\n\r\n", 0);
+    assert_int_equal(expect_error(&o, big, strlen(big)), 431);
+    /* exactly at the limit is fine */
+    o.max_head = strlen(big);
+    {
+        struct run r = { 0 };
+        http_fwd_init(&r.f, &o);
+        feed(&r, true, big, strlen(big), SIZE_MAX);
+        assert_int_equal(r.f.status, 0);
+        assert_int_equal(r.f.requests, 1);
+        run_done(&r);
+    }
+}
+
+static void
+test_reject_503(void **state)
+{
+    struct http_fwd_opts o = base;
+    struct run r = { 0 };
+
+    (void)state;
+    o.reject = 503;
+    http_fwd_init(&r.f, &o);
+    feed(&r, true, "GET / HTTP/1.1\r\n", 16, SIZE_MAX);
+    assert_int_equal(r.f.status, 0);       /* waits for the whole head */
+    feed(&r, true, "\r\n", 2, SIZE_MAX);
+    assert_int_equal(r.f.status, 503);
+    assert_int_equal(r.out.len, 0);
+    assert_true(http_fwd_responses_done(&r.f));
+    run_done(&r);
+}
+
+/* An upgrade holds back what follows until the backend decides. */
+static void
+test_upgrade_101_tunnel(void **state)
+{
+    static const char rq[] = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                             "\x81\x05hello";
+    static const char rs[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\n\r\n\x81\x02hi";
+    struct run r = { 0 };
+    size_t head = strlen(rq) - 7;
+    char *got;
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    feed(&r, true, rq, sizeof(rq) - 1, SIZE_MAX);
+    assert_int_equal(r.used, head);
+    assert_true(http_fwd_blocked(&r.f));
+    free(out_str(&r));
+    feed(&r, false, rs, sizeof(rs) - 1, SIZE_MAX);
+    assert_int_equal(r.used, sizeof(rs) - 1);
+    assert_true(http_fwd_tunnel(&r.f));
+    assert_false(http_fwd_blocked(&r.f));
+    got = out_str(&r);
+    assert_memory_equal(got, rs, sizeof(rs) - 1);
+    free(got);
+    feed(&r, true, rq + head, 7, SIZE_MAX);
+    assert_int_equal(r.out.len, 7);
+    assert_memory_equal(r.out.p, "\x81\x05hello", 7);
+    run_done(&r);
+}
+
+/* A refused upgrade: the next bytes are parsed (and rewritten) as HTTP. */
+static void
+test_upgrade_refused(void **state)
+{
+    static const char rq[] = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                             "GET /b HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
+    struct run r = { 0 };
+    size_t first = strlen(rq) - strlen("GET /b HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
+    char *got;
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    feed(&r, true, rq, sizeof(rq) - 1, SIZE_MAX);
+    assert_int_equal(r.used, first);
+    free(out_str(&r));
+    feed(&r, false, "HTTP/1.1 426 No\r\nContent-Length: 2\r\n\r\nno", 40, SIZE_MAX);
+    assert_false(http_fwd_tunnel(&r.f));
+    assert_false(http_fwd_blocked(&r.f));
+    free(out_str(&r));
+    feed(&r, true, rq + first, sizeof(rq) - 1 - first, SIZE_MAX);
+    got = out_str(&r);
+    assert_string_equal(got, "GET /b HTTP/1.1\r\n" ADDED "\r\n");
+    free(got);
+    run_done(&r);
+}
+
+static void
+test_connect_200_tunnel(void **state)
+{
+    struct run r = { 0 };
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    feed(&r, true, "CONNECT h:22 HTTP/1.1\r\nHost: h:22\r\n\r\nSSH-2.0", 44, SIZE_MAX);
+    assert_int_equal(r.used, 37);
+    assert_true(http_fwd_blocked(&r.f));
+    feed(&r, false, "HTTP/1.1 200 OK\r\n\r\nSSH-2.0-srv", 30, SIZE_MAX);
+    assert_true(http_fwd_tunnel(&r.f));
+    feed(&r, true, "SSH-2.0", 7, SIZE_MAX);
+    assert_int_equal(r.used, 7);
+    run_done(&r);
+}
+
+/* HEAD responses carry a Content-Length but no body; interim 1xx
+ * responses do not answer the request. */
+static void
+test_response_framing(void **state)
+{
+    static const char rs[] =
+        "HTTP/1.1 100 Continue\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        "HTTP/1.1 204 No Content\r\n\r\n";
+    static const char rq[] = "HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+
+    (void)state;
+    for (size_t chunk = 1; chunk < sizeof(rs); chunk++) {
+        struct run r = { 0 };
+        http_fwd_init(&r.f, &base);
+        feed(&r, true, rq, sizeof(rq) - 1, SIZE_MAX);
+        assert_int_equal(r.f.q_n, 3);
+        assert_false(http_fwd_responses_done(&r.f));
+        r.out.len = 0;
+        feed(&r, false, rs, sizeof(rs) - 1, chunk);
+        assert_int_equal(r.used, sizeof(rs) - 1);
+        assert_int_equal(r.f.status, 0);
+        assert_int_equal(r.f.q_n, 0);
+        assert_true(http_fwd_responses_done(&r.f));
+        assert_int_equal(r.out.len, sizeof(rs) - 1);
+        run_done(&r);
+    }
+}
+
+static void
+test_hsts(void **state)
+{
+    struct http_fwd_opts o = base;
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    o.hsts = "max-age=63072000";
+    http_fwd_init(&r.f, &o);
+    feed(&r, true, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", 36, SIZE_MAX);
+    free(out_str(&r));
+    feed(&r, false, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+         "HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\nContent-Length: 0\r\n\r\n",
+         141, SIZE_MAX);
+    got = out_str(&r);
+    assert_string_equal(got, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+                        "Strict-Transport-Security: max-age=63072000\r\nContent-Length: 0\r\n\r\n"
+                        "HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\n"
+                        "Content-Length: 0\r\n\r\n");
+    free(got);
+    run_done(&r);
+}
+
+/* Pipelining depth is bounded: the request side waits for responses. */
+static void
+test_queue_limit(void **state)
+{
+    struct run r = { 0 };
+    char one[] = "GET / HTTP/1.1\r\n\r\n";
+    size_t n = strlen(one);
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    for (int i = 0; i <= HTTP_FWD_QUEUE; i++)
+        feed(&r, true, one, n, SIZE_MAX);
+    assert_int_equal(r.used, 0);
+    assert_true(http_fwd_blocked(&r.f));
+    feed(&r, false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38, SIZE_MAX);
+    assert_false(http_fwd_blocked(&r.f));
+    feed(&r, true, one, n, SIZE_MAX);
+    assert_int_equal(r.used, n);
+    run_done(&r);
+}
+
+static void
+test_bad_response_502(void **state)
+{
+    struct run r = { 0 };
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    feed(&r, true, "GET / HTTP/1.1\r\n\r\n", 18, SIZE_MAX);
+    feed(&r, false, "SSH-2.0-OpenSSH\r\n\r\n", 19, SIZE_MAX);
+    assert_int_equal(r.f.status, 502);
+    run_done(&r);
+}
+
+static void
+test_answers(void **state)
+{
+    static const int codes[] = { 400, 431, 502, 503 };
+
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        size_t len;
+        const char *a = http_fwd_answer(codes[i], &len), *body = strstr(a, "\r\n\r\n") + 4;
+        char want[64];
+        snprintf(want, sizeof(want), "HTTP/1.1 %d ", codes[i]);
+        assert_memory_equal(a, want, strlen(want));
+        snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
+        assert_non_null(strstr(a, want));
+        assert_int_equal(len, strlen(a));
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adds_headers),
+        cmocka_unit_test(test_untrusted_spoofs_removed),
+        cmocka_unit_test(test_trusted_appends),
+        cmocka_unit_test(test_forwarded_v6_and_cert),
+        cmocka_unit_test(test_pipelined_any_split),
+        cmocka_unit_test(test_malformed_400),
+        cmocka_unit_test(test_head_limit_431),
+        cmocka_unit_test(test_reject_503),
+        cmocka_unit_test(test_upgrade_101_tunnel),
+        cmocka_unit_test(test_upgrade_refused),
+        cmocka_unit_test(test_connect_200_tunnel),
+        cmocka_unit_test(test_response_framing),
+        cmocka_unit_test(test_hsts),
+        cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_bad_response_502),
+        cmocka_unit_test(test_answers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
