@@ -134,7 +134,7 @@ int
 main(int argc, char **argv)
 {
     unsigned rnd = 20261123;
-    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
+    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 300000;
     uint8_t buf[4096];
 
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)

@@ -326,3 +326,24 @@ def test_big_bodies_both_ways_arrive_whole(certs, backend, tlsterm):
                   + data)
         assert read_response(f)[0] == "HTTP/1.1 200 OK"
     assert h.sha256(b.bodies[0]) == h.sha256(data)
+
+
+def test_proxy_in_client_address_is_the_one_forwarded(certs, backend, tlsterm):
+    b = backend(HeadEcho)
+    cfg = fwd_config(b.port)
+    cfg["listeners"][0]["proxy_protocol_in"] = True
+    cfg["listeners"][0]["trusted"] = ["127.0.0.0/8"]
+    d = tlsterm(cfg)
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    try:
+        # the balancer is trusted, the client behind it is not: its
+        # X-Forwarded-For goes, and ours names it with the port it dialled
+        c.sock.sendall(b"PROXY TCP4 203.0.113.5 198.51.100.1 5555 443\r\n")
+        c.handshake()
+        c.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
+        c.read_until(b"\r\n\r\n")
+    finally:
+        c.close()
+    head = b.heads[0]
+    assert values(head, "x-forwarded-for") == ["203.0.113.5"], head
+    assert values(head, "x-forwarded-port") == ["443"], head

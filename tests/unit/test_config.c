@@ -93,6 +93,9 @@ test_minimal_defaults(void **state)
     assert_int_equal(cfg->backends[0].balance, BALANCE_ROUND_ROBIN);
     assert_int_equal(cfg->backends[0].fail_timeout_ms, 10000);
     assert_int_equal(cfg->backends[0].opts[0].weight, 1);
+    assert_false(cfg->backends[0].http.enabled);
+    assert_null(cfg->backends[0].http.hsts);
+    assert_int_equal(cfg->backends[0].http.max_head, 65536);
     assert_int_equal(cfg->limits.max_connections, 100000);
     assert_int_equal(cfg->limits.buffer_size, 16384);
     assert_int_equal(cfg->tls.min_version, 3);
@@ -176,6 +179,9 @@ test_full(void **state)
 
     assert_int_equal(b->n_servers, 4);
     assert_int_equal(b->proxy_protocol, 2);
+    assert_true(b->http.enabled && b->http.rfc7239 && b->http.client_cert);
+    assert_string_equal(b->http.hsts, "max-age=31536000; includeSubDomains");
+    assert_int_equal(b->http.max_head, 16384);
     assert_int_equal(b->balance, BALANCE_LEAST_CONN);
     assert_int_equal(b->fail_timeout_ms, 3000);
     assert_int_equal(b->opts[0].weight, 1);
@@ -333,6 +339,12 @@ static struct bad bad_configs[] = {
     { "group_unknown", { "2:8: unknown group \"no-such-group-tlsterm\"" } },
     { "group_without_user", { "1:1: \"group\" needs \"user\": tlsterm changes both or neither" } },
     { "bad_proxy_protocol", { "10:21: invalid proxy_protocol \"v3\": expected v1, v2 or off" } },
+    { "bad_hsts", { "11:11: invalid hsts \"max-age=abc\": expected max-age=SECONDS, optionally "
+                    "followed by \"; includeSubDomains\" and \"; preload\"" } },
+    { "bad_head_limit", { "11:23: invalid max_request_head \"1m\": must be between 1k and 80k "
+                          "(http-parser's own limit)" } },
+    { "http_opts_without_forwarded", { "9:5: backend \"app\": hsts needs "
+                                       "\"forwarded_headers: true\"" } },
     { "proxy_in_untrusted", { "2:5: listener https: proxy_protocol_in needs \"trusted: [CIDR, "
                               "...]\", the addresses of the load balancers allowed to send "
                               "the header" } },

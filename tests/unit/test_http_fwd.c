@@ -46,6 +46,9 @@ feed(struct run *r, bool request, const char *in, size_t len, size_t chunk)
     r->used = off;
 }
 
+/* A string literal, whole. */
+#define FEEDS(r, request, lit) feed(r, request, lit, sizeof(lit) - 1, SIZE_MAX)
+
 static char *
 out_str(struct run *r)
 {
@@ -235,9 +238,9 @@ test_reject_503(void **state)
     (void)state;
     o.reject = 503;
     http_fwd_init(&r.f, &o);
-    feed(&r, true, "GET / HTTP/1.1\r\n", 16, SIZE_MAX);
+    FEEDS(&r, true, "GET / HTTP/1.1\r\n");
     assert_int_equal(r.f.status, 0);       /* waits for the whole head */
-    feed(&r, true, "\r\n", 2, SIZE_MAX);
+    FEEDS(&r, true, "\r\n");
     assert_int_equal(r.f.status, 503);
     assert_int_equal(r.out.len, 0);
     assert_true(http_fwd_responses_done(&r.f));
@@ -290,7 +293,7 @@ test_upgrade_refused(void **state)
     feed(&r, true, rq, sizeof(rq) - 1, SIZE_MAX);
     assert_int_equal(r.used, first);
     free(out_str(&r));
-    feed(&r, false, "HTTP/1.1 426 No\r\nContent-Length: 2\r\n\r\nno", 40, SIZE_MAX);
+    FEEDS(&r, false, "HTTP/1.1 426 No\r\nContent-Length: 2\r\n\r\nno");
     assert_false(http_fwd_tunnel(&r.f));
     assert_false(http_fwd_blocked(&r.f));
     free(out_str(&r));
@@ -308,12 +311,12 @@ test_connect_200_tunnel(void **state)
 
     (void)state;
     http_fwd_init(&r.f, &base);
-    feed(&r, true, "CONNECT h:22 HTTP/1.1\r\nHost: h:22\r\n\r\nSSH-2.0", 44, SIZE_MAX);
+    FEEDS(&r, true, "CONNECT h:22 HTTP/1.1\r\nHost: h:22\r\n\r\nSSH-2.0");
     assert_int_equal(r.used, 37);
     assert_true(http_fwd_blocked(&r.f));
-    feed(&r, false, "HTTP/1.1 200 OK\r\n\r\nSSH-2.0-srv", 30, SIZE_MAX);
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\n\r\nSSH-2.0-srv");
     assert_true(http_fwd_tunnel(&r.f));
-    feed(&r, true, "SSH-2.0", 7, SIZE_MAX);
+    FEEDS(&r, true, "SSH-2.0");
     assert_int_equal(r.used, 7);
     run_done(&r);
 }
@@ -358,11 +361,10 @@ test_hsts(void **state)
     (void)state;
     o.hsts = "max-age=63072000";
     http_fwd_init(&r.f, &o);
-    feed(&r, true, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", 36, SIZE_MAX);
+    FEEDS(&r, true, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
     free(out_str(&r));
-    feed(&r, false, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-         "HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\nContent-Length: 0\r\n\r\n",
-         141, SIZE_MAX);
+    FEEDS(&r, false, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+          "HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\nContent-Length: 0\r\n\r\n");
     got = out_str(&r);
     assert_string_equal(got, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
                         "Strict-Transport-Security: max-age=63072000\r\nContent-Length: 0\r\n\r\n"
@@ -386,7 +388,7 @@ test_queue_limit(void **state)
         feed(&r, true, one, n, SIZE_MAX);
     assert_int_equal(r.used, 0);
     assert_true(http_fwd_blocked(&r.f));
-    feed(&r, false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38, SIZE_MAX);
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     assert_false(http_fwd_blocked(&r.f));
     feed(&r, true, one, n, SIZE_MAX);
     assert_int_equal(r.used, n);
@@ -400,8 +402,8 @@ test_bad_response_502(void **state)
 
     (void)state;
     http_fwd_init(&r.f, &base);
-    feed(&r, true, "GET / HTTP/1.1\r\n\r\n", 18, SIZE_MAX);
-    feed(&r, false, "SSH-2.0-OpenSSH\r\n\r\n", 19, SIZE_MAX);
+    FEEDS(&r, true, "GET / HTTP/1.1\r\n\r\n");
+    FEEDS(&r, false, "SSH-2.0-OpenSSH\r\n\r\n");
     assert_int_equal(r.f.status, 502);
     run_done(&r);
 }
