@@ -159,8 +159,9 @@ conn_http_free(struct conn *c)
 /* ---- the relay's fill steps ------------------------------------------ */
 
 /* Runs unprocessed input through one side of the rewriter into the half's
- * (now empty) buffer, which grows as needed. */
-static void
+ * (now empty) buffer, which grows as needed.  0: it made no progress,
+ * which only a wait or an error may explain. */
+static int
 http_process(struct conn *c, struct http_in *in, struct half *h, bool request)
 {
     struct http_fwd *f = &c->http->f;
@@ -175,6 +176,11 @@ http_process(struct conn *c, struct http_in *in, struct half *h, bool request)
     h->cap = out.cap;
     h->len = out.len;
     h->off = 0;
+    if (n > 0 || out.len > 0 || f->status != 0 || (request && http_fwd_blocked(f)))
+        return 1;
+    /* never spin on input the rewriter will not take */
+    conn_closef(c, "internal error: HTTP %s rewriter stalled", request ? "request" : "response");
+    return 0;
 }
 
 static int
@@ -234,7 +240,8 @@ conn_http_up_fill(struct conn *c)
                 h->wait = WAIT_NONE;    /* conn_http_up_ready() resumes it */
                 return 0;
             }
-            http_process(c, &hc->up, h, true);
+            if (!http_process(c, &hc->up, h, true))
+                return 0;
             if (h->len > 0)
                 return 1;
             continue;
@@ -346,7 +353,8 @@ conn_http_down_fill(struct conn *c)
         if (conn_http_answer_due(c))
             return http_answer(c);
         if (hc->down.len > 0) {
-            http_process(c, &hc->down, h, false);
+            if (!http_process(c, &hc->down, h, false))
+                return 0;
             if (h->len > 0)
                 return 1;
             continue;
