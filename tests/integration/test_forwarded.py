@@ -248,17 +248,29 @@ def test_connect_becomes_a_tunnel(certs, backend, tlsterm):
     assert values(b.heads[0], "x-forwarded-for") == ["127.0.0.1"]
 
 
+def status_of(d, certs, *args):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                        certs.rsa_cert, *args, "https://localhost:%d/" % d.port()],
+                       capture_output=True, timeout=h.T(30))
+    return r.stdout.decode()
+
+
 def test_oversized_head_gets_431(certs, backend, tlsterm):
     b = backend(HeadEcho)
     d = tlsterm(fwd_config(b.port, max_request_head="8k"))
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
-                        certs.rsa_cert, "-H", "X-Big: " + "a" * 9000,
-                        "https://localhost:%d/" % d.port()],
-                       capture_output=True, timeout=h.T(30))
-    assert r.stdout == b"431", r
+    assert status_of(d, certs, "-H", "X-Big: " + "a" * 9000) == "431"
     line = d.wait_close()
     assert line["reason"] == "answered 431: request head over 8192 bytes", line["line"]
     assert b.heads == []
+    assert status_of(d, certs, "-H", "X-Big: " + "a" * 7000) == "200"
+
+
+def test_default_head_limit_is_64k(certs, backend, tlsterm):
+    b = backend(HeadEcho)
+    d = tlsterm(fwd_config(b.port))
+    assert status_of(d, certs, "-H", "X-Big: " + "a" * 60000) == "200"
+    assert status_of(d, certs, "-H", "X-Big: " + "a" * 66000) == "431"
+    assert len(b.heads) == 1
 
 
 def test_malformed_requests_get_400(certs, backend, tlsterm):
@@ -279,10 +291,7 @@ def test_malformed_requests_get_400(certs, backend, tlsterm):
 
 def test_no_server_gets_503(certs, tlsterm):
     d = tlsterm(fwd_config(h.free_port()))
-    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
-                        certs.rsa_cert, "https://localhost:%d/" % d.port()],
-                       capture_output=True, timeout=h.T(30))
-    assert r.stdout == b"503", r
+    assert status_of(d, certs) == "503"
     line = d.wait_close()
     assert line["reason"].startswith("answered 503: backend app: no server available"), \
         line["line"]
