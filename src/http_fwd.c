@@ -43,6 +43,9 @@ hbuf_puts(struct hbuf *b, const char *s)
     return hbuf_put(b, s, strlen(s));
 }
 
+static void fwd_fail(struct http_fwd *f, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 fwd_fail(struct http_fwd *f, int status, const char *fmt, ...)
 {

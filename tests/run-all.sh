@@ -55,7 +55,7 @@ mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang --without-systemd
 if ! make -s -j"$jobs" all; then status=1; fi
 make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni \
-    tests/unit/test_proxy_proto || status=1
+    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/fuzz/fuzz_http_fwd || status=1
 # the notify / socket-activation wire protocol spoken without libsystemd
 if ! TLSTERM_BIN="$PWD/src/tlsterm" TLSTERM_SRCDIR="$top" PYTEST_ARGS="-k test_systemd" \
      sh "$top/tests/integration/run-pytest.sh" >systemd-tests.log 2>&1; then status=1; fi
