@@ -379,7 +379,7 @@ conn_relay_http(struct conn *c)
     if (!c->down.done && conn_http_answer_due(c))
         pump_down(c);
     if (c->state == CONN_RELAY && c->bfd < 0 && c->up.done && !c->down.done &&
-        !conn_http_answer_due(c)) {
+        !conn_http_request_failed(c)) {
         char why[sizeof(c->reason_buf)];
         snprintf(why, sizeof(why), "%s", c->reason_buf);
         conn_closef(c, "client left before a request; %s", why);

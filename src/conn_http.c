@@ -176,7 +176,8 @@ http_process(struct conn *c, struct http_in *in, struct half *h, bool request)
     h->cap = out.cap;
     h->len = out.len;
     h->off = 0;
-    if (n > 0 || out.len > 0 || f->status != 0 || (request && http_fwd_blocked(f)))
+    if (n > 0 || out.len > 0 || (request ? f->status != 0 || http_fwd_blocked(f)
+                                         : f->rs_status != 0))
         return 1;
     /* never spin on input the rewriter will not take */
     conn_closef(c, "internal error: HTTP %s rewriter stalled", request ? "request" : "response");
@@ -277,8 +278,7 @@ conn_http_answer_due(const struct conn *c)
 {
     const struct http_conn *hc = c->http;
 
-    return hc->f.status > 0 && hc->f.status != 502 && !hc->answered &&
-           http_fwd_responses_done(&hc->f);
+    return hc->f.status > 0 && !hc->answered && http_fwd_responses_done(&hc->f);
 }
 
 static int
@@ -346,7 +346,11 @@ conn_http_down_fill(struct conn *c)
     struct half *h = &c->down;
 
     for (;;) {
-        if (hc->f.status == 502 || hc->f.status < 0) {
+        if (hc->f.rs_status != 0) {     /* responses can no longer be paired: end */
+            conn_closef(c, "%s", hc->f.rs_why);
+            return 0;
+        }
+        if (hc->f.status < 0) {
             conn_closef(c, "%s", hc->f.why);
             return 0;
         }
@@ -368,6 +372,13 @@ conn_http_down_fill(struct conn *c)
         if (h->eof || h->len > 0)
             return 1;
     }
+}
+
+/* A request failed: its answer is owed, being written, or was sent. */
+bool
+conn_http_request_failed(const struct conn *c)
+{
+    return c->http->f.status != 0;
 }
 
 /* The access log's reason when the rewriter answered or gave up. */

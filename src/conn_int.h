@@ -109,6 +109,7 @@ int conn_http_down_fill(struct conn *c);
 /* The request side waited for a response and may go on now. */
 bool conn_http_up_ready(const struct conn *c);
 bool conn_http_answer_due(const struct conn *c);
+bool conn_http_request_failed(const struct conn *c);
 const char *conn_http_reason(struct conn *c);
 
 /* conn_redirect.c: a redirect_to_https listener's whole job. */

@@ -3,6 +3,7 @@
  * is either passed on byte for byte or left out. */
 #include "autoconf.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,26 +44,30 @@ hbuf_puts(struct hbuf *b, const char *s)
     return hbuf_put(b, s, strlen(s));
 }
 
-static void fwd_fail(struct http_fwd *f, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void fwd_fail(struct http_fwd *f, const struct http_side *s, int status,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Each side keeps its first failure: a request error must not hide a
+ * response error, which ends the connection. */
 static void
-fwd_fail(struct http_fwd *f, int status, const char *fmt, ...)
+fwd_fail(struct http_fwd *f, const struct http_side *s, int status, const char *fmt, ...)
 {
+    int *st = s == &f->rq ? &f->status : &f->rs_status;
+    char *why = s == &f->rq ? f->why : f->rs_why;
     va_list ap;
 
-    if (f->status != 0)
+    if (*st != 0)
         return;
-    f->status = status;
+    *st = status;
     va_start(ap, fmt);
-    vsnprintf(f->why, sizeof(f->why), fmt, ap);
+    vsnprintf(why, sizeof(f->why), fmt, ap);
     va_end(ap);
 }
 
 static void
-fwd_oom(struct http_fwd *f)
+fwd_oom(struct http_fwd *f, const struct http_side *s)
 {
-    fwd_fail(f, -1, "out of memory");
+    fwd_fail(f, s, -1, "out of memory");
 }
 
 struct line {
@@ -90,13 +95,22 @@ next_line(const char *buf, size_t len, size_t *off, struct line *l)
     return true;
 }
 
-/* The header line's name starts with prefix; whole says it is all of it. */
+/* The header line's name starts with prefix (lower case); whole says it
+ * is all of it.  "_" counts as "-": CGI, PHP and WSGI servers map both to
+ * the same HTTP_X_FORWARDED_FOR, so X_Forwarded_For would spoof it. */
 static bool
 name_is(const struct line *l, const char *prefix, bool whole)
 {
     size_t n = strlen(prefix);
 
-    return l->len > n && strncasecmp(l->p, prefix, n) == 0 && (!whole || l->p[n] == ':');
+    if (l->len <= n || (whole && l->p[n] != ':'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int ch = tolower((unsigned char)l->p[i]);
+        if ((ch == '_' ? '-' : ch) != prefix[i])
+            return false;
+    }
+    return true;
 }
 
 /* RFC 9110 token characters.  Debian builds http-parser without
@@ -156,7 +170,7 @@ head_collect(struct http_fwd *f, struct http_side *s, const char *in, size_t len
         nl = memchr(in + i, '\n', len - i);
         take = nl ? (size_t)(nl - (in + i)) + 1 : len - i;
         if (take > limit - s->head_len) {
-            fwd_fail(f, s == &f->rq ? 431 : 502, "%s head over %zu bytes",
+            fwd_fail(f, s, s == &f->rq ? 431 : 502, "%s head over %zu bytes",
                      s == &f->rq ? "request" : "response", limit);
             return i;
         }
@@ -167,7 +181,7 @@ head_collect(struct http_fwd *f, struct http_side *s, const char *in, size_t len
                 cap *= 2;
             p = realloc(s->head, cap);
             if (p == NULL) {
-                fwd_oom(f);
+                fwd_oom(f, s);
                 return i;
             }
             s->head = p;
@@ -227,8 +241,12 @@ rs_headers_complete(http_parser *p)
     struct http_fwd *f = p->data;
     uint8_t front = f->q_n ? f->q[f->q_first] : 0;
 
+    unsigned status = p->status_code;
+
     f->rs.hdone = true;
-    if ((front & Q_HEAD) || ((front & Q_CONNECT) && p->status_code / 100 == 2))
+    /* RFC 9110 6.4.1: whatever Content-Length or Transfer-Encoding says */
+    if ((front & Q_HEAD) || ((front & Q_CONNECT) && status / 100 == 2) || status / 100 == 1 ||
+        status == 204 || status == 304)
         return 1;
     return 0;
 }
@@ -243,9 +261,51 @@ rs_message_complete(http_parser *p)
     return 0;
 }
 
+/* Request bodies are framed anew rather than copied: http-parser is
+ * lenient about chunk syntax (a bare LF in an extension, any two bytes
+ * after chunk data), and a backend that reads the raw bytes differently
+ * would see a request we never rewrote.  So the backend gets exactly the
+ * data http-parser found, in canonical chunks, without extensions or
+ * trailers (a trailer could carry an X-Forwarded-For). */
+/* Output of the callbacks; a failure stops http-parser. */
+static int
+rq_emit(struct http_fwd *f, const void *data, size_t len)
+{
+    if (hbuf_put(f->out, data, len) == 0)
+        return 0;
+    fwd_oom(f, &f->rq);
+    return -1;
+}
+
+static int
+rq_body_data(http_parser *p, const char *at, size_t len)
+{
+    return rq_emit(p->data, at, len);
+}
+
+static int
+rq_chunk_header(http_parser *p)
+{
+    struct http_fwd *f = p->data;
+    char line[32];
+
+    snprintf(line, sizeof(line), "%llx\r\n", (unsigned long long)p->content_length);
+    return rq_emit(f, line, strlen(line));
+}
+
+static int
+rq_chunk_complete(http_parser *p)
+{
+    /* after the last chunk: the end of the (now empty) trailer section */
+    return rq_emit(p->data, "\r\n", 2);
+}
+
 static const http_parser_settings rq_settings = {
     .on_headers_complete = rq_headers_complete,
     .on_message_complete = rq_message_complete,
+    .on_body = rq_body_data,
+    .on_chunk_header = rq_chunk_header,
+    .on_chunk_complete = rq_chunk_complete,
 };
 
 static const http_parser_settings rs_settings = {
@@ -291,6 +351,19 @@ head_parse(struct http_fwd *f, struct http_side *s, enum http_parser_type type,
         return -1;
     }
     return 0;
+}
+
+static bool
+has_header(const char *head, size_t len, const char *name)
+{
+    size_t off = 0;
+    struct line l;
+
+    next_line(head, len, &off, &l);
+    while (next_line(head, len, &off, &l) && l.len > 0)
+        if (name_is(&l, name, true))
+            return true;
+    return false;
 }
 
 /* ---- requests --------------------------------------------------------- */
@@ -350,6 +423,22 @@ rq_add_headers(struct http_fwd *f, struct hbuf *out, const struct hbuf *xff,
     return rc | hbuf_puts(out, "\r\n");
 }
 
+/* An upgrade to h2c would carry HTTP/2 requests through the tunnel, out
+ * of reach of the rewriting: the offer is dropped (as HAProxy does), and
+ * the backend answers the request as plain HTTP/1.1. */
+static bool
+is_h2c_upgrade(const struct line *l)
+{
+    if (name_is(l, "http2-settings", true))
+        return true;
+    if (!name_is(l, "upgrade", true))
+        return false;
+    for (size_t i = 0; i + 3 <= l->len; i++)
+        if (strncasecmp(l->p + i, "h2c", 3) == 0)
+            return true;
+    return false;
+}
+
 /* Client-supplied forwarding headers are dropped unless the client is
  * trusted; then X-Forwarded-For (and Forwarded, when we send one) are
  * merged into ours.  -1: out of memory; 1: a malformed line, in *why. */
@@ -377,7 +466,8 @@ rq_rewrite(struct http_fwd *f, struct hbuf *out, const char **why)
         else if (name_is(&l, "forwarded", true) && (!trusted || rfc))
             rc = trusted ? list_add(&fwd, &l) : 0;
         else if (!name_is(&l, "x-forwarded-proto", true) &&
-                 !name_is(&l, "x-forwarded-port", true) && !name_is(&l, "x-ssl-client-", false))
+                 !name_is(&l, "x-forwarded-port", true) && !name_is(&l, "x-ssl-client-", false) &&
+                 !is_h2c_upgrade(&l))
             rc = hbuf_put(out, l.p, l.full);
     }
     if (rc == 0)
@@ -385,6 +475,21 @@ rq_rewrite(struct http_fwd *f, struct hbuf *out, const char **why)
     free(xff.p);
     free(fwd.p);
     return rc;
+}
+
+/* Framing a backend could read differently from http-parser is refused
+ * rather than passed on (RFC 9112 section 6.1; RFC 9110 section 9.3.6). */
+static const char *
+rq_framing_problem(const struct http_side *s)
+{
+    bool te = has_header(s->head, s->head_len, "transfer-encoding");
+    bool cl = has_header(s->head, s->head_len, "content-length");
+
+    if (te && s->p.http_major == 1 && s->p.http_minor == 0)
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    if (s->p.method == HTTP_CONNECT && (te || cl))
+        return "CONNECT with a body";
+    return NULL;
 }
 
 static void
@@ -395,12 +500,13 @@ rq_head_done(struct http_fwd *f, struct hbuf *out)
     const char *why = "";
     int rc;
 
-    if (head_parse(f, s, HTTP_REQUEST, &why) != 0) {
-        fwd_fail(f, 400, "malformed request: %s", why);
+    f->out = out;
+    if (head_parse(f, s, HTTP_REQUEST, &why) != 0 || (why = rq_framing_problem(s)) != NULL) {
+        fwd_fail(f, s, 400, "malformed request: %s", why);
         return;
     }
     if (f->o->reject != 0) {
-        fwd_fail(f, f->o->reject, "%s", f->o->reject_why ? f->o->reject_why : "rejected");
+        fwd_fail(f, s, f->o->reject, "%s", f->o->reject_why ? f->o->reject_why : "rejected");
         return;
     }
     s->flags = s->p.method == HTTP_HEAD ? Q_HEAD
@@ -410,9 +516,9 @@ rq_head_done(struct http_fwd *f, struct hbuf *out)
     if (rc != 0) {
         out->len = mark;
         if (rc > 0)
-            fwd_fail(f, 400, "malformed request: %s", why);
+            fwd_fail(f, s, 400, "malformed request: %s", why);
         else
-            fwd_oom(f);
+            fwd_oom(f, s);
         return;
     }
     head_reset(s);
@@ -441,13 +547,10 @@ rq_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
         rq_message_done(s);
         return 0;
     }
+    f->out = out;
     n = side_exec(s, &rq_settings, in, len, &why);
     if (n < 0) {
-        fwd_fail(f, 400, "malformed request body: %s", why);
-        return 0;
-    }
-    if (hbuf_put(out, in, (size_t)n) != 0) {
-        fwd_oom(f);
+        fwd_fail(f, s, 400, "malformed request body: %s", why);
         return 0;
     }
     if (s->done)
@@ -465,7 +568,7 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
         bool complete;
         if (s->st == HF_TUNNEL) {
             if (hbuf_put(out, in + used, len - used) != 0)
-                fwd_oom(f);
+                fwd_oom(f, &f->rq);
             else
                 used = len;
             break;
@@ -504,26 +607,16 @@ rs_message_done(struct http_fwd *f)
         f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE;
         f->q_n--;
     }
-    /* A 101 the client did not ask for cannot be undone either. */
+    if (status == 101 && !(front & Q_UPGRADE)) {
+        fwd_fail(f, s, 502, "backend switched protocols without an Upgrade request");
+        return;
+    }
     if (status == 101 || ((front & Q_CONNECT) && status / 100 == 2)) {
         s->st = f->rq.st = HF_TUNNEL;
         return;
     }
     if ((front & (Q_UPGRADE | Q_CONNECT)) && f->rq.st == HF_WAIT)
         f->rq.st = HF_HEAD;
-}
-
-static bool
-has_header(const char *head, size_t len, const char *name)
-{
-    size_t off = 0;
-    struct line l;
-
-    next_line(head, len, &off, &l);
-    while (next_line(head, len, &off, &l) && l.len > 0)
-        if (name_is(&l, name, true))
-            return true;
-    return false;
 }
 
 static int
@@ -553,11 +646,11 @@ rs_head_done(struct http_fwd *f, struct hbuf *out)
     const char *why = "";
 
     if (head_parse(f, s, HTTP_RESPONSE, &why) != 0) {
-        fwd_fail(f, 502, "backend sent a malformed response: %s", why);
+        fwd_fail(f, s, 502, "backend sent a malformed response: %s", why);
         return;
     }
     if (rs_rewrite(f, out) != 0) {
-        fwd_oom(f);
+        fwd_oom(f, s);
         return;
     }
     head_reset(s);
@@ -574,11 +667,11 @@ rs_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
     long n = side_exec(s, &rs_settings, in, len, &why);
 
     if (n < 0) {
-        fwd_fail(f, 502, "backend sent a malformed response body: %s", why);
+        fwd_fail(f, s, 502, "backend sent a malformed response body: %s", why);
         return 0;
     }
     if (hbuf_put(out, in, (size_t)n) != 0) {
-        fwd_oom(f);
+        fwd_oom(f, s);
         return 0;
     }
     if (s->done)
@@ -592,11 +685,12 @@ http_fwd_response(struct http_fwd *f, const char *in, size_t len, struct hbuf *o
     struct http_side *s = &f->rs;
     size_t used = 0;
 
-    while (used < len && f->status >= 0 && f->status != 502) {
+    while (used < len && f->rs_status == 0) {
         bool complete;
+        size_t before = used;
         if (s->st == HF_TUNNEL) {
             if (hbuf_put(out, in + used, len - used) != 0)
-                fwd_oom(f);
+                fwd_oom(f, &f->rs);
             else
                 used = len;
             break;
@@ -610,6 +704,8 @@ http_fwd_response(struct http_fwd *f, const char *in, size_t len, struct hbuf *o
         used += head_collect(f, s, in + used, len - used, HTTP_FWD_HEAD_MAX, &complete);
         if (complete)
             rs_head_done(f, out);
+        else if (used == before)
+            break;
     }
     return used;
 }

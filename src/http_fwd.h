@@ -62,8 +62,11 @@ struct http_fwd {
     struct http_side rq, rs;
     uint8_t q[HTTP_FWD_QUEUE];  /* flags of requests awaiting a response */
     unsigned q_first, q_n;
-    int status;                 /* 0, or the answer owed: 400/431/503; -1 no memory, 502 bad response */
+    int status;                 /* request side: 0, or the answer owed (400/431/503); -1 no memory */
     char why[256];
+    int rs_status;              /* response side: 0, 502 (not HTTP) or -1 (no memory): fatal */
+    char rs_why[256];
+    struct hbuf *out;           /* where http-parser's body callbacks write */
     uint64_t requests;
 };
 

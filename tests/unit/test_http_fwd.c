@@ -158,10 +158,11 @@ static const char pipelined[] =
     "3\r\nGET\r\n4;ext=1\r\n /x \r\n0\r\nTrailer: GET / HTTP/1.1\r\n\r\n"
     "GET /3 HTTP/1.1\nHost: y\n\n";
 
+/* Chunks are framed anew: no extensions, no trailers. */
 static const char pipelined_out[] =
     "POST /1 HTTP/1.1\r\nContent-Length: 5\r\n" ADDED "\r\nGET /"
     "POST /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" ADDED "\r\n"
-    "3\r\nGET\r\n4;ext=1\r\n /x \r\n0\r\nTrailer: GET / HTTP/1.1\r\n\r\n"
+    "3\r\nGET\r\n4\r\n /x \r\n0\r\n\r\n"
     "GET /3 HTTP/1.1\nHost: y\n" ADDED "\r\n";
 
 /* Bodies pass untouched, even when they look like requests; every head is
@@ -404,7 +405,124 @@ test_bad_response_502(void **state)
     http_fwd_init(&r.f, &base);
     FEEDS(&r, true, "GET / HTTP/1.1\r\n\r\n");
     FEEDS(&r, false, "SSH-2.0-OpenSSH\r\n\r\n");
-    assert_int_equal(r.f.status, 502);
+    assert_int_equal(r.f.rs_status, 502);
+    assert_int_equal(r.f.status, 0);
+    run_done(&r);
+}
+
+/* A lenient chunk line (bare LF inside an extension) cannot hide a second
+ * request from a lenient backend: it gets canonical chunks of exactly the
+ * data http-parser saw. */
+static void
+test_chunks_reframed(void **state)
+{
+    char in[1024], want[1024], data[0x80 + 1];
+    const char *inner = "0\r\n\r\nGET /admin HTTP/1.1\r\nX-Forwarded-For: 127.0.0.1\r\n"
+                        "Content-Length: 40\r\n\r\n";
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    memset(data, 'p', 0x80);
+    memcpy(data, inner, strlen(inner));
+    data[0x80] = '\0';
+    snprintf(in, sizeof(in), "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n80;\n%0128d"
+             "\r\n%s\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n", 0, data);
+    snprintf(want, sizeof(want), "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" ADDED
+             "\r\n80\r\n%s\r\n0\r\n\r\n", data);
+    http_fwd_init(&r.f, &base);
+    feed(&r, true, in, strlen(in), SIZE_MAX);
+    assert_int_equal(r.f.status, 0);
+    assert_int_equal(r.f.requests, 1);
+    got = out_str(&r);
+    assert_string_equal(got, want);
+    free(got);
+    run_done(&r);
+}
+
+static void
+test_underscore_spoofs_removed(void **state)
+{
+    (void)state;
+    expect_request(&base, "GET / HTTP/1.1\r\nX_Forwarded_For: 6.6.6.6\r\n"
+                   "X-SSL-Client_Verify: SUCCESS\r\nx_forwarded_proto: http\r\n\r\n",
+                   "GET / HTTP/1.1\r\n" ADDED "\r\n");
+}
+
+/* h2c would carry HTTP/2 requests past the rewriting: the offer goes. */
+static void
+test_h2c_offer_dropped(void **state)
+{
+    (void)state;
+    expect_request(&base, "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n"
+                   "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQ\r\n\r\n",
+                   "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                   ADDED "\r\n");
+}
+
+static void
+test_ambiguous_framing_400(void **state)
+{
+    static const char te10[] = "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    static const char connect_cl[] = "CONNECT a:1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /";
+
+    (void)state;
+    assert_int_equal(expect_error(&base, te10, sizeof(te10) - 1), 400);
+    assert_int_equal(expect_error(&base, connect_cl, sizeof(connect_cl) - 1), 400);
+}
+
+/* 204 and 304 have no body whatever their Content-Length says. */
+static void
+test_no_body_statuses(void **state)
+{
+    struct run r = { 0 };
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+    FEEDS(&r, false, "HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n"
+          "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"
+          "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r.f.rs_status, 0);
+    assert_true(http_fwd_responses_done(&r.f));
+    run_done(&r);
+}
+
+static void
+test_unasked_101_is_fatal(void **state)
+{
+    struct run r = { 0 };
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "GET / HTTP/1.1\r\n\r\n");
+    FEEDS(&r, false, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n");
+    assert_int_equal(r.f.rs_status, 502);
+    assert_false(http_fwd_tunnel(&r.f));
+    run_done(&r);
+}
+
+/* A request error must not hide a response error (which used to spin). */
+static void
+test_both_sides_fail(void **state)
+{
+    struct run r = { 0 };
+    char big[HTTP_FWD_HEAD_MAX + 64];
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "GET / HTTP/1.1\r\n\r\nBAD\r\n\r\n");
+    assert_int_equal(r.f.status, 400);
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    assert_int_equal(r.f.rs_status, 502);
+    run_done(&r);
+
+    memset(&r, 0, sizeof(r));
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "BAD\r\n\r\n");
+    snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nX: %0*d", HTTP_FWD_HEAD_MAX, 0);
+    feed(&r, false, big, strlen(big), SIZE_MAX);
+    assert_int_equal(r.f.rs_status, 502);
     run_done(&r);
 }
 
@@ -446,6 +564,13 @@ main(void)
         cmocka_unit_test(test_queue_limit),
         cmocka_unit_test(test_bad_response_502),
         cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_chunks_reframed),
+        cmocka_unit_test(test_underscore_spoofs_removed),
+        cmocka_unit_test(test_h2c_offer_dropped),
+        cmocka_unit_test(test_ambiguous_framing_400),
+        cmocka_unit_test(test_no_body_statuses),
+        cmocka_unit_test(test_unasked_101_is_fatal),
+        cmocka_unit_test(test_both_sides_fail),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
