@@ -615,8 +615,15 @@ rs_message_done(struct http_fwd *f)
         s->st = f->rq.st = HF_TUNNEL;
         return;
     }
-    if ((front & (Q_UPGRADE | Q_CONNECT)) && f->rq.st == HF_WAIT)
-        f->rq.st = HF_HEAD;
+    /* Refused.  The Upgrade request is the last one forwarded, so it is
+     * the request side's current message: waiting, or (with a body, and
+     * a backend that answered early) still streaming. */
+    if (front & (Q_UPGRADE | Q_CONNECT)) {
+        if (f->rq.st == HF_WAIT)
+            f->rq.st = HF_HEAD;
+        else
+            f->rq.flags &= (uint8_t)~(Q_UPGRADE | Q_CONNECT);
+    }
 }
 
 static int

@@ -305,6 +305,27 @@ test_upgrade_refused(void **state)
     run_done(&r);
 }
 
+/* The backend may refuse an upgrade before the request's body is in. */
+static void
+test_upgrade_refused_early(void **state)
+{
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "POST /ws HTTP/1.1\r\nUpgrade: x\r\nConnection: upgrade\r\n"
+          "Content-Length: 4\r\n\r\nab");
+    FEEDS(&r, false, "HTTP/1.1 426 No\r\nContent-Length: 0\r\n\r\n");
+    free(out_str(&r));
+    FEEDS(&r, true, "cdGET /n HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.used, 21);
+    got = out_str(&r);
+    assert_string_equal(got, "cdGET /n HTTP/1.1\r\n" ADDED "\r\n");
+    free(got);
+    run_done(&r);
+}
+
 static void
 test_connect_200_tunnel(void **state)
 {
@@ -558,6 +579,7 @@ main(void)
         cmocka_unit_test(test_reject_503),
         cmocka_unit_test(test_upgrade_101_tunnel),
         cmocka_unit_test(test_upgrade_refused),
+        cmocka_unit_test(test_upgrade_refused_early),
         cmocka_unit_test(test_connect_200_tunnel),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_hsts),
