@@ -1317,6 +1317,7 @@ static const struct key_spec backend_keys[] = {
       false },
     { "hsts", on_hsts, 0, NULL, false },
     { "max_request_head", on_max_request_head, 0, NULL, false },
+    { "allow_connect", on_bool, offsetof(struct config_backend, http.allow_connect), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -1326,7 +1327,8 @@ check_backend_http(struct ctx *c, yaml_node_t *node, struct config_backend *b)
 {
     const char *opt = b->http.rfc7239 ? "forwarded_rfc7239"
                     : b->http.client_cert ? "client_cert_headers"
-                    : b->http.hsts ? "hsts" : b->http.max_head ? "max_request_head" : NULL;
+                    : b->http.hsts ? "hsts" : b->http.max_head ? "max_request_head"
+                    : b->http.allow_connect ? "allow_connect" : NULL;
 
     if (!b->http.enabled && opt != NULL)
         cerr(c, node, "backend \"%s\": %s needs \"forwarded_headers: true\"", b->name, opt);

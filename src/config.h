@@ -90,6 +90,7 @@ struct config_backend {
         bool rfc7239;           /* also send Forwarded */
         bool client_cert;       /* also send X-SSL-Client-* */
         char *hsts;             /* Strict-Transport-Security value; NULL: none */
+        bool allow_connect;     /* CONNECT becomes a tunnel after a 2xx; else 501 */
         size_t max_head;        /* request head limit, default 64k */
     } http;
     struct config_pos pos;

@@ -378,6 +378,8 @@ conn_relay_http(struct conn *c)
         pump_up(c);
     if (!c->down.done && conn_http_answer_due(c))
         pump_down(c);
+    if (c->state == CONN_RELAY && c->down.done && !c->up.done)
+        conn_http_backend_gone(c);
     if (c->state == CONN_RELAY && c->bfd < 0 && c->up.done && !c->down.done &&
         !conn_http_request_failed(c)) {
         char why[sizeof(c->reason_buf)];

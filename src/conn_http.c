@@ -134,6 +134,7 @@ conn_http_start(struct conn *c, int reject, const char *why)
         .hsts = be->http.hsts,
         .reject = reject,
         .reject_why = why,
+        .allow_connect = be->http.allow_connect,
     };
     if (be->http.client_cert)
         http_cert_headers(hc, c->tls);
@@ -231,7 +232,7 @@ conn_http_up_fill(struct conn *c)
     size_t n = 0;
     enum tls_status st;
 
-    for (;;) {
+    for (int reads = 0;; reads++) {
         if (hc->f.status != 0) {
             http_up_failed(c);
             return 0;
@@ -247,12 +248,20 @@ conn_http_up_fill(struct conn *c)
                 return 1;
             continue;
         }
+        /* Input that yields nothing yet (a head arriving in pieces, blank
+         * lines) must not hold the worker: yield like a pump does. */
+        if (reads >= CONN_PUMP_ROUNDS) {
+            h->wait = WAIT_CREAD;
+            c->kick |= WAIT_CREAD;
+            return 0;
+        }
         if (http_in_buffer(c, &hc->up) != 0)
             return 0;
+        /* t_io moves only when bytes are relayed, so a head sent a byte at
+         * a time still meets the idle timeout */
         st = tls_read(c->tls, hc->up.buf, c->g->cfg->limits.buffer_size, &n);
         if (st == TLS_OK) {
             hc->up.len = n;
-            c->t_io = conn_now_ms();
         } else if (st == TLS_EOF) {
             h->eof = true;
             return 1;
@@ -372,6 +381,17 @@ conn_http_down_fill(struct conn *c)
         if (h->eof || h->len > 0)
             return 1;
     }
+}
+
+/* The backend is gone (and this is no tunnel): no further request can be
+ * answered, so the client's are not read any more. */
+void
+conn_http_backend_gone(struct conn *c)
+{
+    if (http_fwd_tunnel(&c->http->f))
+        return;
+    http_idle(&c->http->up, &c->up, WAIT_NONE);
+    up_end(c);
 }
 
 /* A request failed: its answer is owed, being written, or was sent. */

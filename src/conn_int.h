@@ -110,6 +110,7 @@ int conn_http_down_fill(struct conn *c);
 bool conn_http_up_ready(const struct conn *c);
 bool conn_http_answer_due(const struct conn *c);
 bool conn_http_request_failed(const struct conn *c);
+void conn_http_backend_gone(struct conn *c);
 const char *conn_http_reason(struct conn *c);
 
 /* conn_redirect.c: a redirect_to_https listener's whole job. */

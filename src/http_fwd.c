@@ -95,22 +95,46 @@ next_line(const char *buf, size_t len, size_t *off, struct line *l)
     return true;
 }
 
-/* The header line's name starts with prefix (lower case); whole says it
- * is all of it.  "_" counts as "-": CGI, PHP and WSGI servers map both to
- * the same HTTP_X_FORWARDED_FOR, so X_Forwarded_For would spoof it. */
+/* A header name equals (or, with prefix, starts with) want, which is lower
+ * case.  "_" counts as "-": CGI, PHP and WSGI servers map both to the same
+ * HTTP_X_FORWARDED_FOR, so X_Forwarded_For would spoof it. */
 static bool
-name_is(const struct line *l, const char *prefix, bool whole)
+hname_eq(const char *p, size_t n, const char *want, bool prefix)
 {
-    size_t n = strlen(prefix);
+    size_t w = strlen(want);
 
-    if (l->len <= n || (whole && l->p[n] != ':'))
+    if (prefix ? n < w : n != w)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        int ch = tolower((unsigned char)l->p[i]);
-        if ((ch == '_' ? '-' : ch) != prefix[i])
+    for (size_t i = 0; i < w; i++) {
+        int ch = tolower((unsigned char)p[i]);
+        if ((ch == '_' ? '-' : ch) != want[i])
             return false;
     }
     return true;
+}
+
+static size_t
+name_len(const struct line *l)
+{
+    const char *colon = memchr(l->p, ':', l->len);
+
+    return colon ? (size_t)(colon - l->p) : l->len;
+}
+
+/* The header line's name is want (or, with prefix, starts with it). */
+static bool
+name_is(const struct line *l, const char *want, bool prefix)
+{
+    return hname_eq(l->p, name_len(l), want, prefix);
+}
+
+/* The headers tlsterm sets: a client can neither send nor drop them. */
+static bool
+is_ours(const char *p, size_t n)
+{
+    return hname_eq(p, n, "x-forwarded-for", false) || hname_eq(p, n, "x-forwarded-proto", false) ||
+           hname_eq(p, n, "x-forwarded-port", false) || hname_eq(p, n, "forwarded", false) ||
+           hname_eq(p, n, "x-ssl-client-", true);
 }
 
 /* RFC 9110 token characters.  Debian builds http-parser without
@@ -361,7 +385,7 @@ has_header(const char *head, size_t len, const char *name)
 
     next_line(head, len, &off, &l);
     while (next_line(head, len, &off, &l) && l.len > 0)
-        if (name_is(&l, name, true))
+        if (name_is(&l, name, false))
             return true;
     return false;
 }
@@ -429,14 +453,52 @@ rq_add_headers(struct http_fwd *f, struct hbuf *out, const struct hbuf *xff,
 static bool
 is_h2c_upgrade(const struct line *l)
 {
-    if (name_is(l, "http2-settings", true))
+    if (name_is(l, "http2-settings", false))
         return true;
-    if (!name_is(l, "upgrade", true))
+    if (!name_is(l, "upgrade", false))
         return false;
     for (size_t i = 0; i + 3 <= l->len; i++)
         if (strncasecmp(l->p + i, "h2c", 3) == 0)
             return true;
     return false;
+}
+
+/* "Connection: close, X-Forwarded-For" would have a next hop that honours
+ * Connection drop the header we add (and the client's address with it). */
+static bool
+connection_names_ours(const struct line *l)
+{
+    const char *p = l->p + name_len(l) + 1, *end = l->p + l->len;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p)), *e = comma ? comma : end;
+        const char *q = e;
+        while (p < q && (*p == ' ' || *p == '\t'))
+            p++;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if (is_ours(p, (size_t)(q - p)))
+            return true;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* Why a header line of a request is refused, or NULL. */
+static const char *
+rq_line_problem(const struct line *l)
+{
+    if (l->p[0] == ' ' || l->p[0] == '\t')
+        return "obsolete line folding";
+    if (!name_valid(l))
+        return "invalid header name";
+    /* a backend that reads "_" as "-" would frame the body differently */
+    if ((name_is(l, "content-length", false) || name_is(l, "transfer-encoding", false)) &&
+        memchr(l->p, '_', name_len(l)) != NULL)
+        return "\"_\" in a framing header name";
+    if (name_is(l, "connection", false) && connection_names_ours(l))
+        return "Connection names a forwarding header";
+    return NULL;
 }
 
 /* Client-supplied forwarding headers are dropped unless the client is
@@ -455,18 +517,14 @@ rq_rewrite(struct http_fwd *f, struct hbuf *out, const char **why)
     next_line(s->head, s->head_len, &off, &l);
     rc = hbuf_put(out, l.p, l.full);
     while (rc == 0 && next_line(s->head, s->head_len, &off, &l) && l.len > 0) {
-        if (l.p[0] == ' ' || l.p[0] == '\t') {
-            *why = "obsolete line folding";
+        if ((*why = rq_line_problem(&l)) != NULL)
             rc = 1;
-        } else if (!name_valid(&l)) {
-            *why = "invalid header name";
-            rc = 1;
-        } else if (name_is(&l, "x-forwarded-for", true))
+        else if (name_is(&l, "x-forwarded-for", false))
             rc = trusted ? list_add(&xff, &l) : 0;
-        else if (name_is(&l, "forwarded", true) && (!trusted || rfc))
+        else if (name_is(&l, "forwarded", false) && (!trusted || rfc))
             rc = trusted ? list_add(&fwd, &l) : 0;
-        else if (!name_is(&l, "x-forwarded-proto", true) &&
-                 !name_is(&l, "x-forwarded-port", true) && !name_is(&l, "x-ssl-client-", false) &&
+        else if (!name_is(&l, "x-forwarded-proto", false) &&
+                 !name_is(&l, "x-forwarded-port", false) && !name_is(&l, "x-ssl-client-", true) &&
                  !is_h2c_upgrade(&l))
             rc = hbuf_put(out, l.p, l.full);
     }
@@ -507,6 +565,12 @@ rq_head_done(struct http_fwd *f, struct hbuf *out)
     }
     if (f->o->reject != 0) {
         fwd_fail(f, s, f->o->reject, "%s", f->o->reject_why ? f->o->reject_why : "rejected");
+        return;
+    }
+    /* An origin server that answers 200 to anything would otherwise turn
+     * the connection into a tunnel for unrewritten requests. */
+    if (s->p.method == HTTP_CONNECT && !f->o->allow_connect) {
+        fwd_fail(f, s, 501, "CONNECT is not allowed (allow_connect is off)");
         return;
     }
     s->flags = s->p.method == HTTP_HEAD ? Q_HEAD
@@ -763,9 +827,11 @@ http_fwd_answer(int status, size_t *len)
         "Connection: close\r\n\r\nBad Gateway\n",
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
         "Content-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n",
+        "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 16\r\nConnection: close\r\n\r\nNot Implemented\n",
     };
     const char *a = status == 431 ? answers[1] : status == 502 ? answers[2]
-                  : status == 503 ? answers[3] : answers[0];
+                  : status == 503 ? answers[3] : status == 501 ? answers[4] : answers[0];
 
     *len = strlen(a);
     return a;

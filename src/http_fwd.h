@@ -42,6 +42,7 @@ struct http_fwd_opts {
     const char *hsts;           /* NULL: no Strict-Transport-Security */
     int reject;                 /* non-zero: answer each request with this status */
     const char *reject_why;     /* ... for this reason (the log's) */
+    bool allow_connect;         /* CONNECT may become a tunnel (the backend is a proxy) */
 };
 
 enum http_fwd_state { HF_HEAD, HF_BODY, HF_WAIT, HF_TUNNEL };
@@ -62,7 +63,7 @@ struct http_fwd {
     struct http_side rq, rs;
     uint8_t q[HTTP_FWD_QUEUE];  /* flags of requests awaiting a response */
     unsigned q_first, q_n;
-    int status;                 /* request side: 0, or the answer owed (400/431/503); -1 no memory */
+    int status;                 /* request side: 0, or the answer owed (400/431/501/503); -1 no memory */
     char why[256];
     int rs_status;              /* response side: 0, 502 (not HTTP) or -1 (no memory): fatal */
     char rs_why[256];
@@ -84,7 +85,7 @@ bool http_fwd_blocked(const struct http_fwd *f);
 bool http_fwd_responses_done(const struct http_fwd *f);
 bool http_fwd_tunnel(const struct http_fwd *f);
 
-/* The canned answer for status (400, 431, 502, 503), with Connection: close. */
+/* The canned answer for status (400, 431, 501, 502, 503), with Connection: close. */
 const char *http_fwd_answer(int status, size_t *len);
 
 int hbuf_put(struct hbuf *b, const void *s, size_t n);

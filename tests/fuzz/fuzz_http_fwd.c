@@ -47,6 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.hsts = (data[0] & 4) ? "max-age=1" : NULL;
     o.cert = (data[0] & 8) ? cert : NULL;
     o.reject = (data[0] & 16) ? 503 : 0;
+    o.allow_connect = data[0] & 32;
     step = 1 + data[1] % 64;
     rq = (const char *)data + 2;
     sep = memmem(rq, size - 2, "\0\0", 2);

@@ -237,9 +237,9 @@ def test_refused_upgrade_goes_on_as_http(certs, backend, tlsterm):
     assert values(b.heads[1], "x-forwarded-for") == ["127.0.0.1"], b.heads[1]
 
 
-def test_connect_becomes_a_tunnel(certs, backend, tlsterm):
+def test_connect_becomes_a_tunnel_when_allowed(certs, backend, tlsterm):
     b = backend(HeadEcho)
-    d = tlsterm(fwd_config(b.port))
+    d = tlsterm(fwd_config(b.port, allow_connect=True))
     with tls_session(d, certs) as (s, f):
         s.sendall(b"CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n")
         assert read_response(f)[0] == "HTTP/1.1 200 Established"
@@ -253,6 +253,36 @@ def status_of(d, certs, *args):
                         certs.rsa_cert, *args, "https://localhost:%d/" % d.port()],
                        capture_output=True, timeout=h.T(30))
     return r.stdout.decode()
+
+
+def test_connect_is_refused_by_default(certs, backend, tlsterm):
+    b = backend(HeadEcho)
+    d = tlsterm(fwd_config(b.port))
+    with tls_session(d, certs) as (s, f):
+        s.sendall(b"CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n")
+        assert read_response(f)[0] == "HTTP/1.1 501 Not Implemented"
+        assert f.read() == b""
+    assert b.heads == []
+    line = d.wait_close()
+    assert line["reason"] == "answered 501: CONNECT is not allowed (allow_connect is off)", \
+        line["line"]
+
+
+def test_backend_close_ends_a_blocked_client_at_once(certs, backend, tlsterm):
+    """An Upgrade the backend never answers: its close must end the
+    connection, not leave it to the idle timeout."""
+    class CloseOnUpgrade(HeadEcho):
+        async def handle(self, reader, writer, conn):
+            self.heads.append(await reader.readuntil(b"\r\n\r\n"))
+
+    b = backend(CloseOnUpgrade)
+    d = tlsterm(fwd_config(b.port))
+    with tls_session(d, certs) as (s, f):
+        s.sendall(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                  b"more bytes")
+        assert f.read() == b""          # closed, long before timeouts.idle
+    line = d.wait_close()
+    assert line["reason"] == "done", line["line"]
 
 
 def test_oversized_head_gets_431(certs, backend, tlsterm):

@@ -179,7 +179,7 @@ test_full(void **state)
 
     assert_int_equal(b->n_servers, 4);
     assert_int_equal(b->proxy_protocol, 2);
-    assert_true(b->http.enabled && b->http.rfc7239 && b->http.client_cert);
+    assert_true(b->http.enabled && b->http.rfc7239 && b->http.client_cert && b->http.allow_connect);
     assert_string_equal(b->http.hsts, "max-age=31536000; includeSubDomains");
     assert_int_equal(b->http.max_head, 16384);
     assert_int_equal(b->balance, BALANCE_LEAST_CONN);

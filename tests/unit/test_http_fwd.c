@@ -197,6 +197,10 @@ test_malformed_400(void **state)
         "GET / HTTP/1.1\r\nBad Name: b\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\nContent-Length: 3\r\n\r\nabc",
         "GET / HTTP/1.1\r\n: novalue\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+        "POST / HTTP/1.1\r\nContent_Length: 3\r\n\r\nabc",
+        "GET / HTTP/1.1\r\nConnection: close, X-Forwarded-For\r\n\r\n",
+        "GET / HTTP/1.1\r\nConnection: keep-alive,x_ssl_client_verify \r\n\r\n",
         "BREW / HTCPCP/1.0\r\n\r\n",
         "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     };
@@ -326,13 +330,26 @@ test_upgrade_refused_early(void **state)
     run_done(&r);
 }
 
+/* Only a backend that is a proxy may turn CONNECT into a tunnel: an
+ * origin answering 200 to anything would pass unrewritten requests. */
+static void
+test_connect_refused_by_default(void **state)
+{
+    static const char rq[] = "CONNECT h:22 HTTP/1.1\r\nHost: h:22\r\n\r\n";
+
+    (void)state;
+    assert_int_equal(expect_error(&base, rq, sizeof(rq) - 1), 501);
+}
+
 static void
 test_connect_200_tunnel(void **state)
 {
+    struct http_fwd_opts o = base;
     struct run r = { 0 };
 
     (void)state;
-    http_fwd_init(&r.f, &base);
+    o.allow_connect = true;
+    http_fwd_init(&r.f, &o);
     FEEDS(&r, true, "CONNECT h:22 HTTP/1.1\r\nHost: h:22\r\n\r\nSSH-2.0");
     assert_int_equal(r.used, 37);
     assert_true(http_fwd_blocked(&r.f));
@@ -462,6 +479,14 @@ test_chunks_reframed(void **state)
 }
 
 static void
+test_connection_header_kept(void **state)
+{
+    (void)state;
+    expect_request(&base, "GET / HTTP/1.1\r\nConnection: keep-alive, X-Custom\r\n\r\n",
+                   "GET / HTTP/1.1\r\nConnection: keep-alive, X-Custom\r\n" ADDED "\r\n");
+}
+
+static void
 test_underscore_spoofs_removed(void **state)
 {
     (void)state;
@@ -550,10 +575,10 @@ test_both_sides_fail(void **state)
 static void
 test_answers(void **state)
 {
-    static const int codes[] = { 400, 431, 502, 503 };
+    static const int codes[] = { 400, 431, 501, 502, 503 };
 
     (void)state;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         size_t len;
         const char *a = http_fwd_answer(codes[i], &len), *body = strstr(a, "\r\n\r\n") + 4;
         char want[64];
@@ -580,6 +605,7 @@ main(void)
         cmocka_unit_test(test_upgrade_101_tunnel),
         cmocka_unit_test(test_upgrade_refused),
         cmocka_unit_test(test_upgrade_refused_early),
+        cmocka_unit_test(test_connect_refused_by_default),
         cmocka_unit_test(test_connect_200_tunnel),
         cmocka_unit_test(test_response_framing),
         cmocka_unit_test(test_hsts),
@@ -588,6 +614,7 @@ main(void)
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_chunks_reframed),
         cmocka_unit_test(test_underscore_spoofs_removed),
+        cmocka_unit_test(test_connection_header_kept),
         cmocka_unit_test(test_h2c_offer_dropped),
         cmocka_unit_test(test_ambiguous_framing_400),
         cmocka_unit_test(test_no_body_statuses),
