@@ -6,7 +6,9 @@
  * repeated keys, missing keys and wrong node types are checked in one place.
  * Every problem is collected as "FILE:LINE:COL: message" and the walk goes
  * on, so one run shows them all.  Cross-references (listener -> backend,
- * listen addresses used twice) are checked once the whole tree is read. */
+ * listen addresses used twice) are checked once the whole tree is read.
+ * The backends section lives in config_backend.c; what the two share is
+ * in config_int.h. */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -27,44 +29,20 @@
 #include <yaml.h>
 
 #include "config.h"
-#include "http_fwd.h"
+#include "config_int.h"
 #include "tls_names.h"
 
 /* Aliases can make one node reachable along many paths; this bounds the
  * work a small file can ask for. */
 #define CONFIG_MAX_NODE_VISITS 100000
 #define CONFIG_WORKERS_MAX 1024
-#define CONFIG_MAX_CONNECTIONS_MAX 10000000
 #define CONFIG_BUFFER_MIN 1024
 #define CONFIG_BUFFER_MAX (1024 * 1024)
 #define CONFIG_TIMEOUT_MAX_MS (30ULL * 24 * 3600 * 1000)
 #define CONFIG_EDIT_MAX 64
 #define DIGITS "0123456789"
 
-struct ctx {
-    const char *path;               /* as given, for messages */
-    char *dir;                      /* absolute directory of the file */
-    yaml_document_t *doc;
-    struct config *cfg;
-    struct config_errors *errs;
-    struct config_pos *backend_ref; /* per listener: where "backend" is */
-    size_t n_errors;
-    size_t visits;
-};
 
-struct key_spec;
-typedef void key_fn(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
-                    void *obj);
-
-/* One known key of a mapping.  obj is the struct the mapping fills; off
- * and arg let one handler serve several keys. */
-struct key_spec {
-    const char *name;
-    key_fn *fn;
-    size_t off;
-    const void *arg;
-    bool required;
-};
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -116,7 +94,7 @@ config_errors_free(struct config_errors *errs)
     errs->n = 0;
 }
 
-static struct config_pos
+struct config_pos
 node_pos(const yaml_node_t *n)
 {
     struct config_pos pos = { (int)n->start_mark.line + 1,
@@ -139,7 +117,7 @@ cerr_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
 }
 
 __attribute__((format(printf, 3, 4)))
-static void
+void
 cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
     va_list ap;
@@ -150,7 +128,7 @@ cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     va_end(ap);
 }
 
-static void
+void
 oom(struct ctx *c, const yaml_node_t *n)
 {
     cerr(c, n, "out of memory");
@@ -158,7 +136,7 @@ oom(struct ctx *c, const yaml_node_t *n)
 
 /* ---- tree access -------------------------------------------------------- */
 
-static yaml_node_t *
+yaml_node_t *
 node_get(struct ctx *c, int id)
 {
     yaml_node_t *n = yaml_document_get_node(c->doc, id);
@@ -173,7 +151,7 @@ node_get(struct ctx *c, int id)
     return n;
 }
 
-static const char *
+const char *
 node_text(const yaml_node_t *n)
 {
     return (const char *)n->data.scalar.value;
@@ -200,7 +178,7 @@ node_has_nul(const yaml_node_t *n)
 }
 
 /* The text of the value of key, or NULL after saying why there is none. */
-static const char *
+const char *
 want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun)
 {
     if (v->type != YAML_SCALAR_NODE) {
@@ -234,7 +212,7 @@ want_item_text(struct ctx *c, const char *key, const yaml_node_t *v)
 }
 
 /* Number of entries of a non-empty sequence, or 0 after an error. */
-static size_t
+size_t
 want_seq(struct ctx *c, const char *key, const yaml_node_t *v)
 {
     size_t n;
@@ -249,13 +227,13 @@ want_seq(struct ctx *c, const char *key, const yaml_node_t *v)
     return n;
 }
 
-static yaml_node_t *
+yaml_node_t *
 seq_item(struct ctx *c, const yaml_node_t *seq, size_t i)
 {
     return node_get(c, seq->data.sequence.items.start[i]);
 }
 
-static char *
+char *
 ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s)
 {
     char *p = strdup(s);
@@ -275,7 +253,7 @@ str_in(const char *s, const char *const *list)
     return false;
 }
 
-static bool
+bool
 name_ok(const char *s)
 {
     static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -374,7 +352,7 @@ key_unknown(struct ctx *c, const yaml_node_t *kn, const struct key_spec *keys)
 
 /* The key node of a pair, or NULL after reporting a non-string or a
  * repeated key (the first occurrence wins). */
-static yaml_node_t *
+yaml_node_t *
 map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair)
 {
     yaml_node_t *kn = node_get(c, pair->key);
@@ -409,7 +387,7 @@ key_find(const struct key_spec *keys, const char *name)
 
 /* Dispatches each key of map to its handler; what names the mapping in
  * "... is missing required key" messages.  At most 32 keys per table. */
-static void
+void
 walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys,
          const char *what, void *obj)
 {
@@ -455,16 +433,11 @@ on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 /* ---- scalar settings ---------------------------------------------------- */
 
-/* workers and max_connections: a decimal count within [min, max]. */
-struct count_kind {
-    unsigned min, max;
-    bool auto_ok;               /* "auto" is allowed and stored as 0 */
-};
 
 static const struct count_kind workers_kind = { 1, CONFIG_WORKERS_MAX, true };
 static const struct count_kind max_conn_kind = { 1, CONFIG_MAX_CONNECTIONS_MAX, false };
 
-static void
+void
 on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     const struct count_kind *kind = k->arg;
@@ -494,7 +467,7 @@ on_level(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         cerr(c, v, "invalid level \"%s\": expected error, warn, info or debug", s);
 }
 
-static void
+void
 on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     const char *s = want_text(c, k->name, v, "a duration");
@@ -515,10 +488,10 @@ on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
 }
 
-static void
-on_buffer_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+void
+on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
-    struct config *cfg = obj;
+    const struct size_kind *kind = k->arg;
     const char *s = want_text(c, k->name, v, "a size");
     const char *why = NULL;
     uint64_t n;
@@ -526,14 +499,20 @@ on_buffer_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *ob
     if (s == NULL)
         return;
     if (config_parse_size(s, &n, &why) == 0) {
-        if (n < CONFIG_BUFFER_MIN || n > CONFIG_BUFFER_MAX)
-            why = "must be between 1k and 1m";
-        else
-            cfg->limits.buffer_size = (size_t)n;
+        if (n < kind->min || n > kind->max) {
+            why = kind->range;
+        } else {
+            size_t z = (size_t)n;
+            memcpy((char *)obj + k->off, &z, sizeof(z));
+        }
     }
     if (why != NULL)
         cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
 }
+
+static const struct size_kind buffer_kind = {
+    CONFIG_BUFFER_MIN, CONFIG_BUFFER_MAX, "must be between 1k and 1m"
+};
 
 static void
 on_min_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
@@ -555,7 +534,7 @@ on_min_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *ob
         cerr(c, v, "invalid min_version \"%s\": expected \"1.2\"", s);
 }
 
-static void
+void
 on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     static const char *const yes[] = { "true", "yes", "on", NULL };
@@ -576,14 +555,8 @@ on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     memcpy((char *)obj + k->off, &b, sizeof(b));
 }
 
-/* A word from a fixed list, stored as first + its index (an enum). */
-struct enum_kind {
-    const char *const *names;   /* NULL-terminated */
-    const char *expected;       /* "a, b or c", for the messages */
-    int first;
-};
 
-static void
+void
 on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     const struct enum_kind *kind = k->arg;
@@ -613,13 +586,6 @@ static const struct enum_kind auth_mode_kind = {
 static const struct enum_kind log_target_kind = {
     (const char *const[]){ "stderr", "syslog", "file", NULL },
     "stderr, syslog or file", LOG_TARGET_STDERR
-};
-static const struct enum_kind balance_kind = {
-    (const char *const[]){ "round_robin", "least_conn", "source_hash", NULL },
-    "round_robin, least_conn or source_hash", BALANCE_ROUND_ROBIN
-};
-static const struct enum_kind health_type_kind = {
-    (const char *const[]){ "tcp", "http", NULL }, "tcp or http", HEALTH_TCP
 };
 
 /* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
@@ -722,25 +688,13 @@ on_id_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 /* ---- addresses, listeners, backends ------------------------------------- */
 
-/* "listen" of a listener and "servers" of a backend: one address or a
- * sequence of them. */
-struct addr_kind {
-    const char *noun;
-    bool resolve;
-    size_t off_list;
-    size_t off_count;
-};
 
 static const struct addr_kind listen_kind = {
     "listen address", false,
     offsetof(struct config_listener, listen), offsetof(struct config_listener, n_listen)
 };
-static const struct addr_kind server_kind = {
-    "server address", true,
-    offsetof(struct config_backend, servers), offsetof(struct config_backend, n_servers)
-};
 
-static int
+int
 addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
           struct config_addr *a)
 {
@@ -1121,283 +1075,6 @@ on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     }
 }
 
-/* One entry of "servers": an address, or a mapping with address and
- * options. */
-struct server_item {
-    struct config_addr addr;
-    struct config_server_opts o;
-    bool has_addr;
-};
-
-static const struct count_kind weight_kind = { 1, 1000, false };
-static const struct count_kind server_max_kind = { 1, CONFIG_MAX_CONNECTIONS_MAX, false };
-
-static void
-on_server_address(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct server_item *it = obj;
-    const char *s = want_text(c, k->name, v, "an address"), *why;
-
-    if (s == NULL)
-        return;
-    if (config_parse_addr(s, true, &it->addr, &why) != 0) {
-        cerr(c, v, "invalid server address \"%s\": %s", s, why);
-        return;
-    }
-    it->addr.pos = node_pos(v);
-    it->has_addr = true;
-}
-
-static const struct key_spec server_keys[] = {
-    { "address", on_server_address, 0, NULL, true },
-    { "weight", on_count, offsetof(struct server_item, o.weight), &weight_kind, false },
-    { "max_connections", on_count, offsetof(struct server_item, o.max_connections),
-      &server_max_kind, false },
-    { "backup", on_bool, offsetof(struct server_item, o.backup), NULL, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-static int
-server_item(struct ctx *c, yaml_node_t *node, struct server_item *it)
-{
-    it->o.weight = 1;
-    if (node->type == YAML_MAPPING_NODE) {
-        walk_map(c, node, server_keys, "server", it);
-        return it->has_addr ? 0 : -1;
-    }
-    return addr_item(c, &(struct key_spec){ "servers", NULL, 0, &server_kind, true }, node,
-                     &it->addr);
-}
-
-static void
-on_servers(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_backend *b = obj;
-    bool one = v->type == YAML_SCALAR_NODE;
-    size_t n = one ? 1 : want_seq(c, k->name, v);
-
-    if (n == 0)
-        return;
-    if (n > CONFIG_SERVERS_MAX) {
-        cerr(c, v, "%zu servers: a backend has at most %d", n, CONFIG_SERVERS_MAX);
-        return;
-    }
-    b->servers = calloc(n, sizeof(*b->servers));
-    b->opts = calloc(n, sizeof(*b->opts));
-    if (b->servers == NULL || b->opts == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *node = one ? v : seq_item(c, v, i);
-        struct server_item it = { 0 };
-        if (node == NULL || server_item(c, node, &it) != 0)
-            continue;
-        b->servers[b->n_servers] = it.addr;
-        b->opts[b->n_servers++] = it.o;
-    }
-}
-
-static void
-on_health_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_health *hc = obj;
-    const char *s = want_text(c, k->name, v, "a path such as /health");
-
-    if (s == NULL)
-        return;
-    if (s[0] != '/' || s[strcspn(s, " \t\r\n")] != '\0') {
-        cerr(c, v, "invalid path \"%s\": must start with / and contain no spaces", s);
-        return;
-    }
-    free(hc->path);
-    hc->path = ctx_strdup(c, v, s);
-}
-
-static const struct count_kind rise_fall_kind = { 1, 100, false };
-static const struct count_kind status_kind = { 100, 599, false };
-
-static const struct key_spec health_keys[] = {
-    { "type", on_enum, offsetof(struct config_health, type), &health_type_kind, false },
-    { "interval", on_timeout, offsetof(struct config_health, interval_ms), NULL, false },
-    { "timeout", on_timeout, offsetof(struct config_health, timeout_ms), NULL, false },
-    { "rise", on_count, offsetof(struct config_health, rise), &rise_fall_kind, false },
-    { "fall", on_count, offsetof(struct config_health, fall), &rise_fall_kind, false },
-    { "path", on_health_path, 0, NULL, false },
-    { "expect_status", on_count, offsetof(struct config_health, expect_status), &status_kind,
-      false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-/* "health: {...}" turns active checks on (type tcp unless given). */
-static void
-on_health(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_backend *b = obj;
-    struct config_health *hc = &b->health;
-
-    if (v->type != YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be a mapping", k->name);
-        return;
-    }
-    hc->type = HEALTH_TCP;
-    walk_map(c, v, health_keys, "health", hc);
-    if (hc->type == HEALTH_TCP && (hc->path != NULL || hc->expect_status != 200))
-        cerr(c, v, "health: path and expect_status need \"type: http\"");
-}
-
-static void
-on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "v1 or v2");
-
-    if (s == NULL)
-        return;
-    if (strcmp(s, "v1") == 0)
-        b->proxy_protocol = 1;
-    else if (strcmp(s, "v2") == 0)
-        b->proxy_protocol = 2;
-    else if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)
-        b->proxy_protocol = 0;
-    else
-        cerr(c, v, "invalid proxy_protocol \"%s\": expected v1, v2 or off", s);
-}
-
-static void
-on_hsts(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "max-age=SECONDS[; includeSubDomains]");
-    bool ok;
-
-    if (s == NULL)
-        return;
-    ok = strncmp(s, "max-age=", 8) == 0 && isdigit((unsigned char)s[8]);
-    for (const char *p = s; ok && *p; p++)
-        ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
-    if (!ok) {
-        cerr(c, v, "invalid hsts \"%s\": expected max-age=SECONDS, optionally followed by "
-             "\"; includeSubDomains\" and \"; preload\"", s);
-        return;
-    }
-    free(b->http.hsts);
-    b->http.hsts = ctx_strdup(c, v, s);
-}
-
-static void
-on_max_request_head(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "a size");
-    const char *why = NULL;
-    uint64_t n;
-
-    if (s == NULL)
-        return;
-    if (config_parse_size(s, &n, &why) == 0) {
-        if (n < 1024 || n > HTTP_FWD_HEAD_MAX)
-            why = "must be between 1k and 80k (http-parser's own limit)";
-        else
-            b->http.max_head = (size_t)n;
-    }
-    if (why != NULL)
-        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
-}
-
-static const struct key_spec backend_keys[] = {
-    { "servers", on_servers, 0, NULL, true },
-    { "balance", on_enum, offsetof(struct config_backend, balance), &balance_kind, false },
-    { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
-    { "health", on_health, 0, NULL, false },
-    { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
-    { "forwarded_headers", on_bool, offsetof(struct config_backend, http.enabled), NULL, false },
-    { "forwarded_rfc7239", on_bool, offsetof(struct config_backend, http.rfc7239), NULL, false },
-    { "client_cert_headers", on_bool, offsetof(struct config_backend, http.client_cert), NULL,
-      false },
-    { "hsts", on_hsts, 0, NULL, false },
-    { "max_request_head", on_max_request_head, 0, NULL, false },
-    { "allow_connect", on_bool, offsetof(struct config_backend, http.allow_connect), NULL, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-/* The HTTP options refine forwarded_headers and mean nothing without it. */
-static void
-check_backend_http(struct ctx *c, yaml_node_t *node, struct config_backend *b)
-{
-    const char *opt = b->http.rfc7239 ? "forwarded_rfc7239"
-                    : b->http.client_cert ? "client_cert_headers"
-                    : b->http.hsts ? "hsts" : b->http.max_head ? "max_request_head"
-                    : b->http.allow_connect ? "allow_connect" : NULL;
-
-    if (!b->http.enabled && opt != NULL)
-        cerr(c, node, "backend \"%s\": %s needs \"forwarded_headers: true\"", b->name, opt);
-    if (b->http.max_head == 0)
-        b->http.max_head = 64 * 1024;
-}
-
-/* One "NAME: {servers: ...}" pair; 0 when b now holds the backend. */
-static int
-backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
-            struct config_backend *b)
-{
-    yaml_node_t *kn = map_key(c, map, pair), *vn;
-    char what[128];
-
-    if (kn == NULL)
-        return -1;
-    if (!name_ok(node_text(kn))) {
-        cerr(c, kn, "invalid backend name \"%s\": use only letters, digits, "
-             "\"_\", \".\" and \"-\"", node_text(kn));
-        return -1;
-    }
-    vn = node_get(c, pair->value);
-    b->name = ctx_strdup(c, kn, node_text(kn));
-    if (vn == NULL || b->name == NULL)
-        return b->name != NULL ? 0 : -1;
-    b->pos = node_pos(kn);
-    b->fail_timeout_ms = 10 * 1000;
-    b->health = (struct config_health){ HEALTH_NONE, 2000, 1000, 2, 3, NULL, 200 };
-    snprintf(what, sizeof(what), "backend \"%s\"", b->name);
-    if (vn->type != YAML_MAPPING_NODE)
-        cerr(c, vn, "%s must be a mapping with \"servers\"", what);
-    else {
-        walk_map(c, vn, backend_keys, what, b);
-        check_backend_http(c, vn, b);
-    }
-    return 0;
-}
-
-static void
-on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config *cfg = obj;
-    size_t n;
-
-    if (v->type != YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be a mapping", k->name);
-        return;
-    }
-    n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-    if (n == 0) {
-        cerr(c, v, "\"%s\" must not be empty", k->name);
-        return;
-    }
-    cfg->backends = calloc(n, sizeof(*cfg->backends));
-    if (cfg->backends == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (backend_one(c, v, &v->data.mapping.pairs.start[i],
-                        &cfg->backends[cfg->n_backends]) == 0)
-            cfg->n_backends++;
-    }
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        cfg->backends[i].first = cfg->n_servers_total;
-        cfg->n_servers_total += cfg->backends[i].n_servers;
-    }
-}
 
 static const struct key_spec log_keys[] = {
     { "level", on_level, 0, NULL, false },
@@ -1418,7 +1095,7 @@ static const struct key_spec timeout_keys[] = {
 static const struct key_spec limit_keys[] = {
     { "max_connections", on_count, offsetof(struct config, limits.max_connections),
       &max_conn_kind, false },
-    { "buffer_size", on_buffer_size, 0, NULL, false },
+    { "buffer_size", on_size, offsetof(struct config, limits.buffer_size), &buffer_kind, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -1877,13 +1554,8 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_listeners; i++)
         listener_free(&cfg->listeners[i]);
     free(cfg->listeners);
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        free(cfg->backends[i].name);
-        free(cfg->backends[i].servers);
-        free(cfg->backends[i].opts);
-        free(cfg->backends[i].health.path);
-        free(cfg->backends[i].http.hsts);
-    }
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        config_backend_free(&cfg->backends[i]);
     free(cfg->backends);
     free(cfg->tls.ciphersuites);
     free(cfg->tls.curves);

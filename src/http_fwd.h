@@ -63,7 +63,7 @@ struct http_fwd {
     struct http_side rq, rs;
     uint8_t q[HTTP_FWD_QUEUE];  /* flags of requests awaiting a response */
     unsigned q_first, q_n;
-    int status;                 /* request side: 0, or the answer owed (400/431/501/503); -1 no memory */
+    int status;                 /* request side: 0, the answer owed (400/431/501/503), -1 */
     char why[256];
     int rs_status;              /* response side: 0, 502 (not HTTP) or -1 (no memory): fatal */
     char rs_why[256];
