@@ -82,21 +82,28 @@ conn_close_tls(struct conn *c, const char *what)
 }
 
 void
+conn_format_ip(char *out, size_t len, const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)len);
+    else if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+    else
+        snprintf(out, len, "unix");
+}
+
+void
 conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss)
 {
     char host[INET6_ADDRSTRLEN];
 
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(out, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-    } else if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
-    } else {
-        snprintf(out, len, "unix");
-    }
+    conn_format_ip(host, sizeof(host), ss);
+    if (ss->ss_family == AF_INET6)
+        snprintf(out, len, "[%s]:%u", host, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    else if (ss->ss_family == AF_INET)
+        snprintf(out, len, "%s:%u", host, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    else
+        snprintf(out, len, "%s", host);
 }
 
 /* ---- events -------------------------------------------------------- */
@@ -207,29 +214,44 @@ up_flush(struct conn *c)
     return 1;
 }
 
+enum conn_read
+conn_read_client(struct conn *c, char *buf, size_t *n, enum conn_wait *wait)
+{
+    enum tls_status st = tls_read(c->tls, buf, c->g->cfg->limits.buffer_size, n);
+
+    switch (st) {
+    case TLS_OK:
+        return READ_DATA;
+    case TLS_EOF:
+        return READ_END;
+    case TLS_ERROR:
+        conn_close_tls(c, "client read");
+        return READ_FAILED;
+    default:
+        *wait = tls_wait(st);
+        return READ_WAIT;
+    }
+}
+
 static int
 up_fill(struct conn *c)
 {
     struct half *h = &c->up;
-    size_t n = 0;
-    enum tls_status st;
+    enum conn_wait wait = WAIT_NONE;
 
     if (half_buffer(c, h) != 0)
         return 0;
-    st = tls_read(c->tls, h->buf, c->g->cfg->limits.buffer_size, &n);
-    switch (st) {
-    case TLS_OK:
-        h->len = n;
+    switch (conn_read_client(c, h->buf, &h->len, &wait)) {
+    case READ_DATA:
         c->t_io = conn_now_ms();
         return 1;
-    case TLS_EOF:
+    case READ_END:
         h->eof = true;
         return 1;
-    case TLS_ERROR:
-        conn_close_tls(c, "client read");
+    case READ_WAIT:
+        half_idle(h, wait);
         return 0;
     default:
-        half_idle(h, tls_wait(st));
         return 0;
     }
 }
@@ -291,35 +313,48 @@ down_flush(struct conn *c)
     return 0;
 }
 
+enum conn_read
+conn_read_backend(struct conn *c, char *buf, size_t *n)
+{
+    size_t size = c->g->cfg->limits.buffer_size;
+    ssize_t got;
+
+    if (c->b_drained)           /* see tls_bio_recv(): same reasoning */
+        return READ_WAIT;
+    got = recv(c->bfd, buf, size, 0);
+    if (got > 0) {
+        c->b_drained = (size_t)got < size;
+        *n = (size_t)got;
+        c->t_io = conn_now_ms();
+        return READ_DATA;
+    }
+    if (got == 0)
+        return READ_END;
+    if (errno == EAGAIN || errno == EINTR)
+        return READ_WAIT;
+    conn_closef(c, "backend read: %s", strerror(errno));
+    return READ_FAILED;
+}
+
 static int
 down_fill(struct conn *c)
 {
     struct half *h = &c->down;
-    ssize_t n;
 
-    if (c->b_drained) {         /* see tls_bio_recv(): same reasoning */
-        half_idle(h, WAIT_BREAD);
-        return 0;
-    }
     if (half_buffer(c, h) != 0)
         return 0;
-    n = recv(c->bfd, h->buf, c->g->cfg->limits.buffer_size, 0);
-    if (n > 0) {
-        c->b_drained = (size_t)n < c->g->cfg->limits.buffer_size;
-        h->len = (size_t)n;
-        c->t_io = conn_now_ms();
+    switch (conn_read_backend(c, h->buf, &h->len)) {
+    case READ_DATA:
         return 1;
-    }
-    if (n == 0) {
+    case READ_END:
         h->eof = true;
         return 1;
-    }
-    if (errno == EAGAIN || errno == EINTR) {
+    case READ_WAIT:
         half_idle(h, WAIT_BREAD);
         return 0;
+    default:
+        return 0;
     }
-    conn_closef(c, "backend read: %s", strerror(errno));
-    return 0;
 }
 
 /* The backend finished: close_notify, then FIN, after every byte. */

@@ -9,8 +9,6 @@
  * is undecided) and its output can be larger than its input. */
 #include "autoconf.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,27 +38,13 @@ struct http_conn {
 
 /* ---- set-up ----------------------------------------------------------- */
 
-static void
-http_client_ip(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-    if (ss->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)len);
-    else if (ss->ss_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
-    else
-        snprintf(out, len, "unknown");
-}
-
-/* The port the client connected to: from an inbound PROXY header, else
- * from the socket. */
+/* The port the client connected to (0 when unknown). */
 static unsigned
 http_local_port(const struct conn *c)
 {
-    struct sockaddr_storage ss = c->local_ss;
-    socklen_t len = sizeof(ss);
+    struct sockaddr_storage ss;
 
-    if (ss.ss_family == AF_UNSPEC && getsockname(c->cfd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
+    conn_local_addr(c, &ss);
     if (ss.ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
     return ss.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&ss)->sin_port) : 0;
@@ -124,7 +108,7 @@ conn_http_start(struct conn *c, int reject, const char *why)
         conn_close(c, "out of memory for HTTP state");
         return -1;
     }
-    http_client_ip(&c->peer_ss, hc->ip, sizeof(hc->ip));
+    conn_format_ip(hc->ip, sizeof(hc->ip), &c->peer_ss);
     hc->o = (struct http_fwd_opts){
         .max_head = be->http.max_head,
         .trusted = conn_trusted(c->lc, &c->peer_ss),
@@ -159,6 +143,16 @@ conn_http_free(struct conn *c)
 
 /* ---- the relay's fill steps ------------------------------------------ */
 
+/* The rewriter's output, grown in place, becomes what the half sends. */
+static void
+half_take(struct half *h, const struct hbuf *out)
+{
+    h->buf = out->p;
+    h->cap = out->cap;
+    h->len = out->len;
+    h->off = 0;
+}
+
 /* Runs unprocessed input through one side of the rewriter into the half's
  * (now empty) buffer, which grows as needed.  0: it made no progress,
  * which only a wait or an error may explain. */
@@ -173,10 +167,7 @@ http_process(struct conn *c, struct http_in *in, struct half *h, bool request)
     in->off += n;
     if (in->off == in->len)
         in->off = in->len = 0;
-    h->buf = out.p;
-    h->cap = out.cap;
-    h->len = out.len;
-    h->off = 0;
+    half_take(h, &out);
     if (n > 0 || out.len > 0 || (request ? f->status != 0 || http_fwd_blocked(f)
                                          : f->rs_status != 0))
         return 1;
@@ -229,8 +220,7 @@ conn_http_up_fill(struct conn *c)
 {
     struct http_conn *hc = c->http;
     struct half *h = &c->up;
-    size_t n = 0;
-    enum tls_status st;
+    enum conn_wait wait = WAIT_NONE;
 
     for (int reads = 0;; reads++) {
         if (hc->f.status != 0) {
@@ -259,17 +249,16 @@ conn_http_up_fill(struct conn *c)
             return 0;
         /* t_io moves only when bytes are relayed, so a head sent a byte at
          * a time still meets the idle timeout */
-        st = tls_read(c->tls, hc->up.buf, c->g->cfg->limits.buffer_size, &n);
-        if (st == TLS_OK) {
-            hc->up.len = n;
-        } else if (st == TLS_EOF) {
+        switch (conn_read_client(c, hc->up.buf, &hc->up.len, &wait)) {
+        case READ_DATA:
+            continue;
+        case READ_END:
             h->eof = true;
             return 1;
-        } else if (st == TLS_ERROR) {
-            conn_close_tls(c, "client read");
+        case READ_WAIT:
+            http_idle(&hc->up, h, wait);
             return 0;
-        } else {
-            http_idle(&hc->up, h, st == TLS_WANT_READ ? WAIT_CREAD : WAIT_CWRITE);
+        default:
             return 0;
         }
     }
@@ -304,48 +293,33 @@ http_answer(struct conn *c)
         conn_close(c, "out of memory");
         return 0;
     }
-    h->buf = out.p;
-    h->cap = out.cap;
-    h->len = len;
-    h->off = 0;
+    half_take(h, &out);
     h->eof = true;              /* close_notify and FIN follow the answer */
     return 1;
 }
 
+/* The answer owed, if any, was checked before: a backend's EOF does not
+ * make one due. */
 static int
 http_backend_read(struct conn *c)
 {
     struct http_conn *hc = c->http;
     struct half *h = &c->down;
-    size_t size = c->g->cfg->limits.buffer_size;
-    ssize_t n;
 
-    if (c->b_drained) {         /* see down_fill() */
-        http_idle(&hc->down, h, WAIT_BREAD);
-        return 0;
-    }
     if (http_in_buffer(c, &hc->down) != 0)
         return 0;
-    n = recv(c->bfd, hc->down.buf, size, 0);
-    if (n > 0) {
-        c->b_drained = (size_t)n < size;
-        hc->down.len = (size_t)n;
-        c->t_io = conn_now_ms();
+    switch (conn_read_backend(c, hc->down.buf, &hc->down.len)) {
+    case READ_DATA:
         return 1;
-    }
-    if (n == 0) {
-        /* an answer still owed goes after the last whole response */
-        if (conn_http_answer_due(c))
-            return http_answer(c);
+    case READ_END:
         h->eof = true;
         return 1;
-    }
-    if (errno == EAGAIN || errno == EINTR) {
+    case READ_WAIT:
         http_idle(&hc->down, h, WAIT_BREAD);
         return 0;
+    default:
+        return 0;
     }
-    conn_closef(c, "backend read: %s", strerror(errno));
-    return 0;
 }
 
 int

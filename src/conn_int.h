@@ -82,9 +82,18 @@ uint64_t conn_now_ms(void);
 void conn_close(struct conn *c, const char *reason);
 void conn_closef(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_format_peer(char *out, size_t len, const struct sockaddr_storage *ss);
+/* The address alone, no port or brackets ("unix" for others). */
+void conn_format_ip(char *out, size_t len, const struct sockaddr_storage *ss);
 void conn_close_tls(struct conn *c, const char *what);
 /* The half's buffer, allocated on first use; -1 (and closed) without memory. */
 int half_buffer(struct conn *c, struct half *h);
+/* The raw reads under both relays' fill steps (conn.c, conn_http.c);
+ * READ_FAILED has closed the connection. */
+enum conn_read { READ_DATA, READ_END, READ_WAIT, READ_FAILED };
+/* Decrypted client bytes into buf (limits.buffer_size); *wait for READ_WAIT. */
+enum conn_read conn_read_client(struct conn *c, char *buf, size_t *n, enum conn_wait *wait);
+/* Backend bytes into buf; READ_WAIT means wait for WAIT_BREAD. */
+enum conn_read conn_read_backend(struct conn *c, char *buf, size_t *n);
 /* An idle half gives its buffer back, so idle connections stay small. */
 void half_idle(struct half *h, enum conn_wait wait);
 /* The client ended (or may send no more): FIN to the backend. */
@@ -92,6 +101,9 @@ void up_end(struct conn *c);
 
 /* conn_proxy.c */
 bool conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer);
+/* The address the client connected to: from an inbound PROXY header, else
+ * the socket's; zeroed (AF_UNSPEC) when unknown. */
+void conn_local_addr(const struct conn *c, struct sockaddr_storage *ss);
 /* Puts the backend's PROXY header first in the up buffer; -1: closed. */
 int conn_proxy_header(struct conn *c);
 /* Reads an inbound header (trusted peer) or refuses one (untrusted).

@@ -26,6 +26,17 @@ conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *pe
     return false;
 }
 
+void
+conn_local_addr(const struct conn *c, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof(*ss);
+
+    if (c->local_ss.ss_family != AF_UNSPEC)
+        *ss = c->local_ss;                      /* from an inbound PROXY header */
+    else if (getsockname(c->cfd, (struct sockaddr *)ss, &len) != 0)
+        memset(ss, 0, sizeof(*ss));
+}
+
 /* "CN=alice, O=x" -> "alice" in out; "" when there is none. */
 static void
 conn_cert_cn(const char *subject, char *out, size_t len)
@@ -57,7 +68,6 @@ conn_proxy_header(struct conn *c)
 {
     const struct tls_peer *peer = tls_peer(c->tls);
     struct sockaddr_storage local;
-    socklen_t llen = sizeof(local);
     uint8_t uid[16];
     char cn[65];
     struct pp_info in = {
@@ -69,10 +79,7 @@ conn_proxy_header(struct conn *c)
     };
     ssize_t n;
 
-    if (c->local_ss.ss_family != AF_UNSPEC)
-        local = c->local_ss;                    /* from an inbound PROXY header */
-    else if (getsockname(c->cfd, (struct sockaddr *)&local, &llen) != 0)
-        memset(&local, 0, sizeof(local));       /* sent as UNKNOWN */
+    conn_local_addr(c, &local);                 /* unknown: sent as UNKNOWN */
     conn_cert_cn(peer ? peer->subject : "", cn, sizeof(cn));
     memcpy(uid, c->w->srv->instance_id, 8);
     for (int i = 0; i < 8; i++)

@@ -227,6 +227,17 @@ head_collect(struct http_fwd *f, struct http_side *s, const char *in, size_t len
     return i;
 }
 
+/* A tunnel's bytes go on as they are; all of them, or none without memory. */
+static size_t
+tunnel_pass(struct http_fwd *f, const struct http_side *s, const char *in, size_t len,
+            struct hbuf *out)
+{
+    if (hbuf_put(out, in, len) == 0)
+        return len;
+    fwd_oom(f, s);
+    return 0;
+}
+
 /* Heads are freed once passed on: idle keep-alive connections stay small. */
 static void
 head_reset(struct http_side *s)
@@ -631,10 +642,7 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
     while (f->status == 0 && !http_fwd_blocked(f)) {
         bool complete;
         if (s->st == HF_TUNNEL) {
-            if (hbuf_put(out, in + used, len - used) != 0)
-                fwd_oom(f, &f->rq);
-            else
-                used = len;
+            used += tunnel_pass(f, s, in + used, len - used, out);
             break;
         }
         if (s->st == HF_BODY) {
@@ -760,10 +768,7 @@ http_fwd_response(struct http_fwd *f, const char *in, size_t len, struct hbuf *o
         bool complete;
         size_t before = used;
         if (s->st == HF_TUNNEL) {
-            if (hbuf_put(out, in + used, len - used) != 0)
-                fwd_oom(f, &f->rs);
-            else
-                used = len;
+            used += tunnel_pass(f, s, in + used, len - used, out);
             break;
         }
         if (s->st == HF_BODY) {

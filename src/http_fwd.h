@@ -68,7 +68,7 @@ struct http_fwd {
     int rs_status;              /* response side: 0, 502 (not HTTP) or -1 (no memory): fatal */
     char rs_why[256];
     struct hbuf *out;           /* where http-parser's body callbacks write */
-    uint64_t requests;
+    uint64_t requests;          /* heads rewritten so far */
 };
 
 void http_fwd_init(struct http_fwd *f, const struct http_fwd_opts *o);
