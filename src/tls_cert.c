@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,37 @@ cert_passphrase(char *out, size_t len, const struct config *cfg,
     return 0;
 }
 
+/* An encrypted PEM says so in its first lines ("Proc-Type: 4,ENCRYPTED",
+ * or "BEGIN ENCRYPTED PRIVATE KEY"). */
+static bool
+key_file_encrypted(const char *path)
+{
+    char head[4096];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return false;
+    n = fread(head, 1, sizeof(head) - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strstr(head, "ENCRYPTED") != NULL;
+}
+
+/* mbedTLS spots a wrong passphrase by the first bytes of what it
+ * decrypted; about once in 500 they happen to look like a key and the
+ * parse fails later, as a malformed key.  For an encrypted key with a
+ * passphrase that is still the wrong passphrase. */
+static bool
+cert_wrong_passphrase(int ret, const struct config_cert *cc)
+{
+    if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
+        return true;
+    return cc->key_passphrase_file != NULL &&
+           (-ret & 0xFF80) == -MBEDTLS_ERR_PK_KEY_INVALID_FORMAT &&
+           key_file_encrypted(cc->key_file);
+}
+
 static int
 cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
               struct config_errors *errs)
@@ -83,7 +115,7 @@ cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_
                           "key_passphrase_file", cc->key_file);
         return -1;
     }
-    if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) {
+    if (cert_wrong_passphrase(ret, cc)) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s: wrong passphrase in %s",
                           cc->key_file, cc->key_passphrase_file);
         return -1;

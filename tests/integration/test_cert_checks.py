@@ -6,6 +6,7 @@ about certificates that expire within 14 days and about expired ones it
 serves because of allow_expired."""
 
 import datetime
+import os
 import re
 
 import pytest
@@ -115,6 +116,21 @@ def test_encrypted_key_wrong_passphrase(tmp_path, pk, kind):
     msg = only_error(tmp_path, [{"cert": leaf.chain, "key": enc,
                                  "key_passphrase_file": pk.wrongfile}])
     assert msg == "private key %s: wrong passphrase in %s" % (enc, pk.wrongfile)
+
+
+def test_wrong_passphrase_that_decrypts_to_asn1(tmp_path):
+    """About once in 500, a wrong passphrase decrypts a PEM key to bytes
+    that pass mbedTLS's quick check, and the key then fails as malformed
+    (ASN.1).  data/ holds such a key (encrypted under "right"; "wrong" hits
+    that path): it must still read as a wrong passphrase."""
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+    key = os.path.join(data, "asn1-on-wrong-passphrase-key.pem")
+    wrong = str(tmp_path / "wrong.txt")
+    with open(wrong, "w") as f:
+        f.write("wrong\n")
+    msg = only_error(tmp_path, [{"cert": os.path.join(data, "asn1-on-wrong-passphrase-cert.pem"),
+                                 "key": key, "key_passphrase_file": wrong}])
+    assert msg == "private key %s: wrong passphrase in %s" % (key, wrong)
 
 
 def test_missing_passphrase_file(tmp_path, pk):
