@@ -514,24 +514,38 @@ static const struct size_kind buffer_kind = {
     CONFIG_BUFFER_MIN, CONFIG_BUFFER_MAX, "must be between 1k and 1m"
 };
 
-static void
-on_min_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+/* "1.2" or "1.3" as a TLS minor number (3, 4); 0 with an error said. */
+static int
+tls_version_minor(struct ctx *c, const struct key_spec *k, yaml_node_t *v)
 {
-    struct config *cfg = obj;
     const char *s = want_text(c, k->name, v, "a string such as \"1.2\"");
 
     if (s == NULL)
-        return;
+        return 0;
     if (strcmp(s, "1.2") == 0)
-        cfg->tls.min_version = 3;
-    else if (strcmp(s, "1") == 0 || strcmp(s, "1.0") == 0 || strcmp(s, "1.1") == 0)
-        cerr(c, v, "invalid min_version \"%s\": TLS 1.0 and 1.1 are insecure; "
-             "the minimum is \"1.2\"", s);
+        return 3;
+    if (strcmp(s, "1.3") == 0 && tls_max_minor() >= 4)
+        return 4;
+    if (strcmp(s, "1") == 0 || strcmp(s, "1.0") == 0 || strcmp(s, "1.1") == 0)
+        cerr(c, v, "invalid %s \"%s\": TLS 1.0 and 1.1 are insecure; the minimum is "
+             "\"1.2\"", k->name, s);
     else if (strcmp(s, "1.3") == 0)
-        cerr(c, v, "invalid min_version \"%s\": TLS 1.3 needs tlsterm built against "
-             "mbedTLS 3.x (this build uses mbedTLS %s)", s, MBEDTLS_VERSION_STRING);
+        cerr(c, v, "invalid %s \"%s\": TLS 1.3 needs tlsterm built against mbedTLS 3.6 "
+             "(this build uses mbedTLS %s, which has TLS 1.2 only)", k->name, s,
+             MBEDTLS_VERSION_STRING);
     else
-        cerr(c, v, "invalid min_version \"%s\": expected \"1.2\"", s);
+        cerr(c, v, "invalid %s \"%s\": expected %s", k->name, s,
+             tls_max_minor() >= 4 ? "\"1.2\" or \"1.3\"" : "\"1.2\"");
+    return 0;
+}
+
+static void
+on_tls_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    int minor = tls_version_minor(c, k, v);
+
+    if (minor != 0)
+        memcpy((char *)obj + k->off, &minor, sizeof(minor));
 }
 
 void
@@ -632,6 +646,9 @@ static const struct id_kind cipher_kind = {
 };
 static const struct id_kind curve_kind = {
     "curve", tls_curve_id, tls_curve_name, tls_curve_valid_names
+};
+static const struct id_kind suite13_kind = {
+    "TLS 1.3 ciphersuite", tls_suite13_id, tls_suite13_name, tls_suite13_valid_names
 };
 
 static int
@@ -1118,8 +1135,11 @@ static const struct key_spec session_cache_keys[] = {
 };
 
 static const struct key_spec tls_keys[] = {
-    { "min_version", on_min_version, 0, NULL, false },
+    { "min_version", on_tls_version, offsetof(struct config, tls.min_version), NULL, false },
+    { "max_version", on_tls_version, offsetof(struct config, tls.max_version), NULL, false },
     { "ciphers", on_id_list, offsetof(struct config, tls.ciphersuites), &cipher_kind, false },
+    { "ciphersuites", on_id_list, offsetof(struct config, tls.suites13), &suite13_kind,
+      false },
     { "curves", on_id_list, offsetof(struct config, tls.curves), &curve_kind, false },
     { "tickets", on_submap, 0, ticket_keys, false },
     { "session_cache", on_submap, 0, session_cache_keys, false },
@@ -1441,6 +1461,14 @@ check_run_as(struct ctx *c, yaml_node_t *root)
         cerr(c, root, "\"group\" needs \"user\": tlsterm changes both or neither");
 }
 
+static void
+check_tls_versions(struct ctx *c, yaml_node_t *root)
+{
+    if (c->cfg->tls.min_version > c->cfg->tls.max_version)
+        cerr(c, root, "tls: min_version \"1.%d\" is above max_version \"1.%d\"",
+             c->cfg->tls.min_version - 1, c->cfg->tls.max_version - 1);
+}
+
 static struct config *
 config_new(const char *path)
 {
@@ -1459,13 +1487,16 @@ config_new(const char *path)
     cfg->limits.max_connections = 100000;
     cfg->limits.buffer_size = 16 * 1024;
     cfg->tls.min_version = 3;
+    cfg->tls.max_version = tls_max_minor();
     cfg->tls.ciphersuites = ids_dup(tls_cipher_defaults());
+    cfg->tls.suites13 = ids_dup(tls_suite13_defaults());
     cfg->tls.curves = ids_dup(tls_curve_defaults());
     cfg->tls.tickets.enabled = true;
     cfg->tls.tickets.rotate_ms = 12ULL * 3600 * 1000;
     cfg->tls.session_cache.size = 20000;
     cfg->tls.session_cache.timeout_ms = 10ULL * 60 * 1000;
-    if (cfg->path == NULL || cfg->tls.ciphersuites == NULL || cfg->tls.curves == NULL) {
+    if (cfg->path == NULL || cfg->tls.ciphersuites == NULL || cfg->tls.curves == NULL ||
+        cfg->tls.suites13 == NULL) {
         config_free(cfg);
         return NULL;
     }
@@ -1499,6 +1530,7 @@ config_walk(struct ctx *c, yaml_node_t *root)
     check_proxy_in(c);
     check_log_target(c, root);
     check_run_as(c, root);
+    check_tls_versions(c, root);
 }
 
 struct config *
@@ -1558,6 +1590,7 @@ config_free(struct config *cfg)
         config_backend_free(&cfg->backends[i]);
     free(cfg->backends);
     free(cfg->tls.ciphersuites);
+    free(cfg->tls.suites13);
     free(cfg->tls.curves);
     free(cfg->tls.tickets.key_file);
     free(cfg->log_file);

@@ -123,9 +123,11 @@ struct config_listener {
 };
 
 struct config_tls {
-    int min_version;            /* TLS minor: 3 = TLS 1.2 (only value today) */
-    int *ciphersuites;          /* mbedTLS ids, 0-terminated, server order */
-    int *curves;                /* mbedtls_ecp_group_id, 0-terminated */
+    int min_version;            /* TLS minor: 3 = TLS 1.2, 4 = TLS 1.3; default 3 */
+    int max_version;            /* default: the newest the library has */
+    int *ciphersuites;          /* TLS 1.2: mbedTLS ids, 0-terminated, server order */
+    int *suites13;              /* TLS 1.3: IANA ids (0x1301...), 0-terminated */
+    int *curves;                /* IANA TLS group ids (x25519 = 29), 0-terminated */
     struct {
         bool enabled;           /* default true */
         char *key_file;         /* NULL: random keys, rotated in-process */

@@ -72,12 +72,14 @@ conn_closef(struct conn *c, const char *fmt, ...)
     conn_close(c, c->reason_buf);
 }
 
+/* A KeyUpdate leaves the session sound, only unreadable from then on:
+ * the client still gets a close_notify under the keys it has. */
 void
 conn_close_tls(struct conn *c, const char *what)
 {
     char err[400];
 
-    c->tls_broken = true;
+    c->tls_broken = !tls_key_update_refused(c->tls);
     conn_closef(c, "%s: %s", what, tls_last_error(c->tls, err, sizeof(err)));
 }
 

@@ -49,9 +49,9 @@ usage(FILE *out)
 static void
 print_version(void)
 {
-    printf("tlsterm %s\nmbedTLS %s\nlibevent %s\nlibyaml %s\n",
-           PACKAGE_VERSION, tls_library_version(), event_get_version(),
-           yaml_get_version_string());
+    printf("tlsterm %s\nmbedTLS %s; protocols: %s\nlibevent %s\nlibyaml %s\n",
+           PACKAGE_VERSION, tls_library_version(), tls_library_protocols(),
+           event_get_version(), yaml_get_version_string());
 }
 
 /* Returns -1 to continue, or an exit status. */
@@ -224,12 +224,19 @@ main(int argc, char **argv)
     signal(SIGUSR1, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     srv.config_path = opt.config_path;
-    srv.gen = load_checked(opt.config_path, opt.test_only ? 1 : 0);
-    if (srv.gen == NULL)
+    if (tls_global_init() != 0) {
+        fprintf(stderr, "tlsterm: cannot initialise mbedTLS's PSA crypto\n");
         return 1;
+    }
+    srv.gen = load_checked(opt.config_path, opt.test_only ? 1 : 0);
+    if (srv.gen == NULL) {
+        tls_global_free();
+        return 1;
+    }
     if (opt.test_only) {
         printf("%s: configuration OK\n", opt.config_path);
         gen_unref(srv.gen);
+        tls_global_free();
         return 0;
     }
     srv.n_workers = srv.gen->n_workers;
@@ -243,6 +250,7 @@ main(int argc, char **argv)
              "%lu full and %lu resumed handshake(s)",
              atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected),
              atomic_load(&srv.n_full_handshakes), atomic_load(&srv.n_resumed_handshakes));
+    tls_global_free();
     libevent_global_shutdown();
     return rc;
 }

@@ -24,6 +24,8 @@
 #include "tls.h"
 #include "tls_cert.h"
 #include "tls_compat.h"
+#include "tls_hello.h"
+#include "tls_names.h"
 #include "tls_sni.h"
 #include "tls_ticket.h"
 
@@ -39,6 +41,7 @@ struct tls_listener {
     mbedtls_ssl_config conf;
     struct tls_cert *certs;
     size_t n_certs;
+    unsigned versions;          /* TLS_HELLO_V() set this listener accepts */
     struct sni_table *sni;
     mbedtls_x509_crt ca;
     mbedtls_x509_crl crl;
@@ -46,10 +49,14 @@ struct tls_listener {
     const char **alpn;
 };
 
+#define TLS_MAX_GROUPS 8          /* more than tls_names.c knows */
+
 struct tls_ctx {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     struct tls_ticket_user tickets;
+    int *suites;                /* TLS 1.3 then TLS 1.2, 0-terminated */
+    tls_compat_group groups[TLS_MAX_GROUPS + 1];
     struct tls_listener *ls;
     size_t n_ls;
 };
@@ -75,11 +82,14 @@ struct tls_conn {
     unsigned char *wbuf;        /* handshake flight, only during the handshake */
     size_t woff, wlen, wcap;
     bool rdrained;              /* the socket had nothing more: wait for epoll */
+    bool hello_read;            /* the first bytes were looked at */
+    unsigned offered;           /* versions the ClientHello offers; 0: unknown */
     int last_ret;               /* last mbedTLS error code */
     int sys_errno;              /* errno behind a NET_*_FAILED */
     bool truncated;             /* peer sent FIN without close_notify */
     bool established;
-    bool resumed;
+    bool full;                  /* the handshake sent our certificate */
+    bool key_update;            /* the client sent a TLS 1.3 KeyUpdate */
     bool too_deep;              /* client chain exceeded verify_depth */
     struct tls_peer *peer;      /* client certificate, when one was sent */
     char sni[256];
@@ -188,6 +198,10 @@ tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
     if (n > 0) {
         t->rdrained = (size_t)n < TLS_RBUF_SIZE;
         t->rlen = (size_t)n;
+        if (!t->hello_read) {
+            t->hello_read = true;
+            t->offered = tls_hello_versions(t->rbuf, t->rlen);
+        }
         return (int)tls_rbuf_take(t, buf, len);
     }
     free(t->rbuf);
@@ -231,6 +245,11 @@ tls_sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, size_t 
     const struct tls_listener *l = p;
     struct tls_conn *t = tls_compat_bio(ssl);
     const struct sni_entry *e;
+
+    /* TLS 1.3's HelloRetryRequest brings a second ClientHello and a second
+     * call; the certificates offered the first time are still set. */
+    if (t->sni[0] != '\0')
+        return 0;
 
     if (len >= sizeof(t->sni))
         return -1;
@@ -376,9 +395,11 @@ tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *s
                                     MBEDTLS_SSL_PRESET_DEFAULT) != 0)
         return -1;
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &ctx->drbg);
-    tls_compat_min_tls12(conf);
-    mbedtls_ssl_conf_ciphersuites(conf, cfg->tls.ciphersuites);
-    mbedtls_ssl_conf_curves(conf, (const mbedtls_ecp_group_id *)cfg->tls.curves);
+    tls_compat_versions(conf, cfg->tls.min_version, cfg->tls.max_version);
+    for (int m = cfg->tls.min_version; m <= cfg->tls.max_version; m++)
+        l->versions |= TLS_HELLO_V(m);
+    mbedtls_ssl_conf_ciphersuites(conf, ctx->suites);
+    tls_compat_groups(conf, ctx->groups);
     mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
     mbedtls_ssl_conf_legacy_renegotiation(conf, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
     mbedtls_ssl_conf_extended_master_secret(conf, MBEDTLS_SSL_EXTENDED_MS_ENABLED);
@@ -408,7 +429,7 @@ tls_listener_load(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared
     if (l->certs == NULL)
         return -1;
     for (size_t i = 0; i < lc->n_certs; i++, l->n_certs++)
-        tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, warn);
+        tls_cert_load(&l->certs[i], cfg, &lc->certs[i], errs, warn, &ctx->drbg);
     if (errs->n != before || tls_sni_build(l, cfg, errs) != 0 || errs->n != before)
         return -1;
     if (tls_conf_setup(l, ctx, sh, cfg) != 0) {
@@ -502,6 +523,47 @@ tls_rng_init(struct tls_ctx *ctx)
                                  (const unsigned char *)pers, sizeof(pers) - 1);
 }
 
+static size_t
+ids_len(const int *ids)
+{
+    size_t n = 0;
+
+    while (ids[n] != 0)
+        n++;
+    return n;
+}
+
+/* mbedTLS takes one list for both versions: it skips the suites of a
+ * version it does not negotiate.  2.28 gets the TLS 1.2 list alone. */
+static int
+tls_suites_setup(struct tls_ctx *ctx, const struct config *cfg)
+{
+    size_t n13 = tls_max_minor() >= 4 ? ids_len(cfg->tls.suites13) : 0;
+    size_t n12 = ids_len(cfg->tls.ciphersuites), n = 0;
+
+    ctx->suites = calloc(n13 + n12 + 1, sizeof(*ctx->suites));
+    if (ctx->suites == NULL)
+        return -1;
+    if (cfg->tls.max_version >= 4)
+        memcpy(ctx->suites, cfg->tls.suites13, n13 * sizeof(int)), n += n13;
+    if (cfg->tls.min_version <= 3)
+        memcpy(ctx->suites + n, cfg->tls.ciphersuites, n12 * sizeof(int));
+    return 0;
+}
+
+static void
+tls_groups_setup(struct tls_ctx *ctx, const struct config *cfg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; cfg->tls.curves[i] != 0 && n < TLS_MAX_GROUPS; i++) {
+        tls_compat_group g = tls_compat_group_from_iana((uint16_t)cfg->tls.curves[i]);
+        if (g != TLS_COMPAT_GROUP_END)
+            ctx->groups[n++] = g;
+    }
+    ctx->groups[n] = TLS_COMPAT_GROUP_END;
+}
+
 struct tls_ctx *
 tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_errors *errs,
             int warn)
@@ -514,6 +576,9 @@ tls_ctx_new(const struct config *cfg, struct tls_shared *sh, struct config_error
     if (tls_rng_init(ctx) != 0)
         config_errors_add(errs, cfg->path, (struct config_pos){0, 0},
                           "cannot seed the random number generator");
+    if (tls_suites_setup(ctx, cfg) != 0)
+        config_errors_add(errs, cfg->path, (struct config_pos){0, 0}, "out of memory");
+    tls_groups_setup(ctx, cfg);
     ctx->tickets.ring = sh->tickets;
     ctx->tickets.drbg = &ctx->drbg;
     ctx->ls = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*ctx->ls));
@@ -538,6 +603,7 @@ tls_ctx_free(struct tls_ctx *ctx)
     for (size_t i = 0; i < ctx->n_ls; i++)
         tls_listener_free(&ctx->ls[i]);
     free(ctx->ls);
+    free(ctx->suites);
     mbedtls_ctr_drbg_free(&ctx->drbg);
     mbedtls_entropy_free(&ctx->entropy);
     free(ctx);
@@ -617,7 +683,7 @@ tls_peer_record(struct tls_conn *t)
     tls_log_safe(p->subject, true);
     tls_log_safe(p->issuer, true);
     mbedtls_x509_serial_gets(p->serial, sizeof(p->serial), &crt->serial);
-    mbedtls_sha256_ret(crt->raw.p, crt->raw.len, hash, 0);
+    tls_compat_sha256(crt->raw.p, crt->raw.len, hash);
     for (int i = 0; i < 32; i++)
         snprintf(p->sha256 + 2 * i, 3, "%02x", hash[i]);
     if (flags == 0)
@@ -631,8 +697,6 @@ tls_peer_record(struct tls_conn *t)
     t->peer = p;
 }
 
-/* Stepwise, so that whether the session was resumed can be seen before
- * mbedTLS frees its handshake state. */
 /* The collected flight goes out when mbedTLS waits for the client, when
  * the handshake is over, and (best effort) when it failed, so the client
  * still gets the alert that says why. */
@@ -650,15 +714,17 @@ tls_handshake_flush(struct tls_conn *t, int ret)
     return f != 0 ? f : ret;
 }
 
+/* Stepwise, so that whether the handshake sends a certificate (a full
+ * handshake; a resumed one does not) is seen on the way. */
 enum tls_status
 tls_handshake(struct tls_conn *t)
 {
     int ret = 0;
 
     while (!tls_compat_hs_over(&t->ssl) && ret == 0) {
+        if (tls_compat_sent_certificate(&t->ssl))
+            t->full = true;
         ret = mbedtls_ssl_handshake_step(&t->ssl);
-        if (tls_compat_hs_resumed(&t->ssl))
-            t->resumed = true;
     }
     ret = tls_handshake_flush(t, ret);
     if (ret == 0) {
@@ -690,6 +756,8 @@ tls_read(struct tls_conn *t, void *buf, size_t len, size_t *n)
         t->truncated = true;
         return TLS_EOF;
     }
+    if (tls_compat_refused_key_update(&t->ssl, ret))
+        t->key_update = true;
     return tls_map(t, ret);
 }
 
@@ -713,6 +781,21 @@ tls_close_notify(struct tls_conn *t)
     return ret == 0 ? TLS_OK : tls_map(t, ret);
 }
 
+/* mbedTLS words this as a cipher or negotiation failure; the operator
+ * needs to hear that the versions did not meet. */
+static const char *
+tls_version_error(const struct tls_conn *t, char *buf, size_t len)
+{
+    char offered[48], accepted[48];
+
+    snprintf(buf, len, "no shared protocol version: the client offers %s, this listener "
+             "accepts %s%s", tls_hello_describe(t->offered, offered, sizeof(offered)),
+             tls_hello_describe(t->l->versions, accepted, sizeof(accepted)),
+             tls_max_minor() < 4 && (t->offered & TLS_HELLO_V(4))
+                 ? " (mbedTLS " MBEDTLS_VERSION_STRING " has no TLS 1.3)" : "");
+    return buf;
+}
+
 const char *
 tls_last_error(struct tls_conn *t, char *buf, size_t len)
 {
@@ -724,6 +807,11 @@ tls_last_error(struct tls_conn *t, char *buf, size_t len)
         return "peer closed the connection";
     if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
         return "close_notify";
+    if (!t->established && t->offered != 0 && (t->offered & t->l->versions) == 0)
+        return tls_version_error(t, buf, len);
+    if (t->key_update)
+        return "the client sent a TLS 1.3 KeyUpdate, which mbedTLS " MBEDTLS_VERSION_STRING
+               " does not support (a known limitation; see tlsterm(8))";
     mbedtls_strerror(t->last_ret, msg, sizeof(msg));
     if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && t->too_deep)
         snprintf(why, sizeof(why), ": the client's chain is longer than verify_depth %u",
@@ -774,7 +862,13 @@ tls_alpn(const struct tls_conn *t)
 bool
 tls_resumed(const struct tls_conn *t)
 {
-    return t && t->resumed;
+    return t && t->established && !t->full;
+}
+
+bool
+tls_key_update_refused(const struct tls_conn *t)
+{
+    return t && t->key_update;
 }
 
 const struct tls_peer *
@@ -795,4 +889,22 @@ const char *
 tls_library_version(void)
 {
     return MBEDTLS_VERSION_STRING_FULL;
+}
+
+const char *
+tls_library_protocols(void)
+{
+    return tls_max_minor() >= 4 ? "TLS 1.2, TLS 1.3" : "TLS 1.2 (this mbedTLS has no TLS 1.3)";
+}
+
+int
+tls_global_init(void)
+{
+    return tls_compat_global_init();
+}
+
+void
+tls_global_free(void)
+{
+    tls_compat_global_free();
 }

@@ -74,6 +74,15 @@ const struct tls_peer *tls_peer(const struct tls_conn *t);
 /* "none", "ok" or the failure, for client_auth listeners; NULL otherwise. */
 const char *tls_peer_verify(const struct tls_conn *t);
 
+/* The client sent a TLS 1.3 KeyUpdate, which mbedTLS 3.6 cannot do. */
+bool tls_key_update_refused(const struct tls_conn *t);
+
 const char *tls_library_version(void);
+/* "TLS 1.2 and TLS 1.3", or that TLS 1.3 is missing. */
+const char *tls_library_protocols(void);
+/* Once per process, before any other tls_* call and before threads:
+ * mbedTLS 3.6's PSA crypto (TLS 1.3 runs on it). */
+int tls_global_init(void);
+void tls_global_free(void);
 
 #endif

@@ -99,7 +99,7 @@ cert_wrong_passphrase(int ret, const struct config_cert *cc)
 
 static int
 cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
-              struct config_errors *errs)
+              struct config_errors *errs, mbedtls_ctr_drbg_context *drbg)
 {
     char pass[1024] = "";
     int ret;
@@ -108,7 +108,8 @@ cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_
         cert_passphrase(pass, sizeof(pass), cfg, cc, errs) != 0)
         return -1;
     ret = tls_compat_pk_parse_keyfile(&c->key, cc->key_file,
-                                      cc->key_passphrase_file ? pass : NULL, NULL, NULL);
+                                      cc->key_passphrase_file ? pass : NULL,
+                                      mbedtls_ctr_drbg_random, drbg);
     mbedtls_platform_zeroize(pass, sizeof(pass));
     if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s is encrypted: add "
@@ -265,7 +266,7 @@ cert_key_as_ecdsa(struct tls_cert *c)
 
 int
 tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
-              struct config_errors *errs, bool first)
+              struct config_errors *errs, bool first, mbedtls_ctr_drbg_context *drbg)
 {
     int ret;
 
@@ -282,9 +283,9 @@ tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_
     /* Chain order first: with the chain reversed the "leaf" is an issuer,
      * and "key does not match" would send the operator the wrong way. */
     if ((first && cert_check_chain(c, cfg, cc, errs) != 0) ||
-        cert_load_key(c, cfg, cc, errs) != 0)
+        cert_load_key(c, cfg, cc, errs, drbg) != 0)
         return -1;
-    if (first && tls_compat_check_pair(&c->crt.pk, &c->key, NULL, NULL) != 0) {
+    if (first && tls_compat_check_pair(&c->crt.pk, &c->key, mbedtls_ctr_drbg_random, drbg) != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s does not match "
                           "certificate %s", cc->key_file, cc->cert_file);
         return -1;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
@@ -24,9 +25,12 @@ struct tls_cert {
  * configuration checks everything and logs warnings (expiry); the loads
  * for further workers (first == false) only parse, since the same files
  * passed a moment ago: a key-pair check costs a scalar multiplication,
- * which adds up over 1000 certificates and N workers. */
+ * which adds up over 1000 certificates and N workers.  drbg: mbedTLS 3.6
+ * needs randomness to check a key pair and to derive an EC public key a
+ * key file leaves out. */
 int tls_cert_load(struct tls_cert *c, const struct config *cfg,
-                  const struct config_cert *cc, struct config_errors *errs, bool first);
+                  const struct config_cert *cc, struct config_errors *errs, bool first,
+                  mbedtls_ctr_drbg_context *drbg);
 void tls_cert_free(struct tls_cert *c);
 
 #endif

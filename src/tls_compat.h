@@ -1,84 +1,236 @@
-/* tls_compat.h - the few places where mbedTLS 2.28 and 3.x differ.
- * Everything version-specific goes here so that building against 3.6
- * (and getting TLS 1.3) is a configure switch, not a rewrite. */
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* tls_compat.h - the places where mbedTLS 2.28 and 3.6 differ.
+ * Everything version-specific lives here; the rest of tlsterm is written
+ * against the helpers below.  2.28 (Debian 12) speaks TLS 1.2 only;
+ * 3.6 (Debian 13, or built from source) adds TLS 1.3.
+ *
+ * A few helpers read mbedTLS 3.x fields marked MBEDTLS_PRIVATE, because
+ * 3.6 has no public accessor for them (whether a handshake resumed, which
+ * post-handshake message was refused).  Each says why; all are read-only
+ * and checked by the integration tests on both versions. */
 #ifndef TLSTERM_TLS_COMPAT_H
 #define TLSTERM_TLS_COMPAT_H
 
-#include <mbedtls/version.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/version.h>
 
 #if MBEDTLS_VERSION_MAJOR >= 3
 #define TLS_COMPAT_V3 1
+#include <psa/crypto.h>
+#if !(MBEDTLS_VERSION_NUMBER >= 0x03060600)
+#error "mbedTLS 3.x older than 3.6.6 has known server-side TLS 1.3 bugs; use 3.6.6 or newer"
+#endif
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+#define TLS_COMPAT_HAVE_TLS13 1
+#endif
+#endif
+
+#ifdef TLS_COMPAT_HAVE_TLS13
+#define TLS_COMPAT_MAX_MINOR 4          /* TLS 1.3 */
+#else
+#define TLS_COMPAT_MAX_MINOR 3          /* TLS 1.2 */
+#endif
+
+#ifdef TLS_COMPAT_V3
+
+/* TLS 1.3 in 3.6 runs on PSA crypto: initialised once, before threads. */
 static inline int
-tls_compat_hs_over(const mbedtls_ssl_context *ssl)
+tls_compat_global_init(void)
+{
+    return psa_crypto_init() == PSA_SUCCESS ? 0 : -1;
+}
+
+static inline void
+tls_compat_global_free(void)
+{
+    mbedtls_psa_crypto_free();
+}
+
+static inline int
+tls_compat_hs_over(mbedtls_ssl_context *ssl)
 {
     return mbedtls_ssl_is_handshake_over(ssl);
 }
-/* 3.x keeps the resumption flag private; report full handshakes. */
-static inline int
-tls_compat_hs_resumed(const mbedtls_ssl_context *ssl)
+
+/* 3.6 keeps the resumption flag in its private handshake struct.  Both
+ * server state machines skip MBEDTLS_SSL_SERVER_CERTIFICATE exactly when
+ * they resume (TLS 1.2 from ServerHello to ChangeCipherSpec, TLS 1.3 with
+ * a PSK from EncryptedExtensions to Finished), so a handshake that never
+ * reached that state was resumed.  Called after every handshake step. */
+static inline bool
+tls_compat_sent_certificate(const mbedtls_ssl_context *ssl)
 {
-    (void)ssl;
-    return 0;
+    return ssl->MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_SERVER_CERTIFICATE;
 }
-/* 3.x hides struct fields; the user-data slot replaces p_bio peeking. */
+
 static inline void *
-tls_compat_bio(const mbedtls_ssl_context *ssl)
+tls_compat_bio(mbedtls_ssl_context *ssl)
 {
     return mbedtls_ssl_get_user_data_p(ssl);
 }
+
 static inline void
 tls_compat_set_user(mbedtls_ssl_context *ssl, void *p)
 {
     mbedtls_ssl_set_user_data_p(ssl, p);
 }
+
+/* minor: 3 = TLS 1.2, 4 = TLS 1.3. */
 static inline void
-tls_compat_min_tls12(mbedtls_ssl_config *conf)
+tls_compat_versions(mbedtls_ssl_config *conf, int min_minor, int max_minor)
 {
-    mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_min_tls_version(conf, (mbedtls_ssl_protocol_version)(0x0300 | min_minor));
+    mbedtls_ssl_conf_max_tls_version(conf, (mbedtls_ssl_protocol_version)(0x0300 | max_minor));
+#ifdef TLS_COMPAT_HAVE_TLS13
+    /* Resumption only with a fresh (EC)DHE exchange: forward secrecy even
+     * for a resumed session, as OpenSSL's servers do by default. */
+    mbedtls_ssl_conf_tls13_key_exchange_modes(conf,
+                                              MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ALL);
+#endif
 }
+
+/* The library's own form of a group list, built from IANA ids once per
+ * worker context (mbedTLS keeps the pointer). */
+typedef uint16_t tls_compat_group;
+#define TLS_COMPAT_GROUP_END 0
+
+static inline tls_compat_group
+tls_compat_group_from_iana(uint16_t id)
+{
+    return id;
+}
+
+static inline void
+tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
+{
+    mbedtls_ssl_conf_groups(conf, groups);
+}
+
 #define tls_compat_pk_parse_keyfile(pk, path, pw, rng, prng) \
     mbedtls_pk_parse_keyfile((pk), (path), (pw), (rng), (prng))
 #define tls_compat_check_pair(pub, prv, rng, prng) \
     mbedtls_pk_check_pair((pub), (prv), (rng), (prng))
-#else
-#include <mbedtls/ssl_internal.h>
+#define tls_compat_sha256(in, len, out) mbedtls_sha256((in), (len), (out), 0)
+
+/* Milliseconds since the epoch at which a ticket's session was made. */
 static inline int
-tls_compat_hs_over(const mbedtls_ssl_context *ssl)
+tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)
+{
+    mbedtls_ms_time_t t;
+
+    if (mbedtls_ssl_session_get_ticket_creation_time(s, &t) != 0)
+        return -1;
+    *ms = (int64_t)t;
+    return 0;
+}
+
+/* mbedTLS 3.6 answers a TLS 1.3 KeyUpdate with UNEXPECTED_MESSAGE: it has
+ * no key update.  The decrypted message is still in its input buffer, which
+ * is how the log can say what the client did instead of "unexpected
+ * message".  24 = key_update (RFC 8446, 4). */
+static inline bool
+tls_compat_refused_key_update(const mbedtls_ssl_context *ssl, int ret)
+{
+    return ret == MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE &&
+           ssl->MBEDTLS_PRIVATE(in_msgtype) == MBEDTLS_SSL_MSG_HANDSHAKE &&
+           ssl->MBEDTLS_PRIVATE(in_msg) != NULL && ssl->MBEDTLS_PRIVATE(in_msg)[0] == 24;
+}
+
+#else /* mbedTLS 2.28 */
+#include <mbedtls/ssl_internal.h>
+
+static inline int
+tls_compat_global_init(void)
+{
+    return 0;
+}
+
+static inline void
+tls_compat_global_free(void)
+{
+}
+
+static inline int
+tls_compat_hs_over(mbedtls_ssl_context *ssl)
 {
     return ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER;
 }
-/* Valid only while the handshake runs: mbedTLS frees it at the end. */
-static inline int
-tls_compat_hs_resumed(const mbedtls_ssl_context *ssl)
+
+/* 2.28's state machine is the same as 3.6's here (see above). */
+static inline bool
+tls_compat_sent_certificate(const mbedtls_ssl_context *ssl)
 {
-    return ssl->handshake != NULL && ssl->handshake->resume;
+    return ssl->state == MBEDTLS_SSL_SERVER_CERTIFICATE;
 }
+
 /* 2.28 has no user-data slot, but its bio pointer is a public field. */
 static inline void *
-tls_compat_bio(const mbedtls_ssl_context *ssl)
+tls_compat_bio(mbedtls_ssl_context *ssl)
 {
     return ssl->p_bio;
 }
+
 static inline void
 tls_compat_set_user(mbedtls_ssl_context *ssl, void *p)
 {
     (void)ssl;
     (void)p;
 }
+
 static inline void
-tls_compat_min_tls12(mbedtls_ssl_config *conf)
+tls_compat_versions(mbedtls_ssl_config *conf, int min_minor, int max_minor)
 {
-    /* Debian's 2.28 still compiles in TLS 1.0/1.1: pin both ends to 1.2. */
-    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    /* Debian's 2.28 still compiles in TLS 1.0/1.1: pin both ends. */
+    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, min_minor);
+    mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, max_minor);
 }
+
+typedef mbedtls_ecp_group_id tls_compat_group;
+#define TLS_COMPAT_GROUP_END MBEDTLS_ECP_DP_NONE
+
+static inline tls_compat_group
+tls_compat_group_from_iana(uint16_t id)
+{
+    const mbedtls_ecp_curve_info *i = mbedtls_ecp_curve_info_from_tls_id(id);
+
+    return i != NULL ? i->grp_id : MBEDTLS_ECP_DP_NONE;
+}
+
+static inline void
+tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
+{
+    mbedtls_ssl_conf_curves(conf, groups);
+}
+
 #define tls_compat_pk_parse_keyfile(pk, path, pw, rng, prng) \
-    mbedtls_pk_parse_keyfile((pk), (path), (pw))
+    ((void)(rng), (void)(prng), mbedtls_pk_parse_keyfile((pk), (path), (pw)))
 #define tls_compat_check_pair(pub, prv, rng, prng) \
-    mbedtls_pk_check_pair((pub), (prv))
+    ((void)(rng), (void)(prng), mbedtls_pk_check_pair((pub), (prv)))
+#define tls_compat_sha256(in, len, out) mbedtls_sha256_ret((in), (len), (out), 0)
+
+static inline int
+tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)
+{
+    if (s->start < 0 || (int64_t)s->start > INT64_MAX / 1000)
+        return -1;
+    *ms = (int64_t)s->start * 1000;
+    return 0;
+}
+
+static inline bool
+tls_compat_refused_key_update(const mbedtls_ssl_context *ssl, int ret)
+{
+    (void)ssl;
+    (void)ret;
+    return false;
+}
 #endif
 
 #endif

@@ -10,6 +10,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/ssl_ciphersuites.h>
 
+#include "tls_compat.h"
 #include "tls_names.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -62,21 +63,33 @@ struct tls_curve {
     const char *aliases[2];
 };
 
+/* IANA TLS group ids (RFC 8446 4.2.7), the same numbers on every mbedTLS
+ * version; tls_compat.h turns them into the library's own form. */
 static const struct tls_curve curves[] = {
-    { MBEDTLS_ECP_DP_CURVE25519, "x25519", { "curve25519", NULL } },
-    { MBEDTLS_ECP_DP_SECP256R1, "secp256r1", { "P-256", "prime256v1" } },
-    { MBEDTLS_ECP_DP_SECP384R1, "secp384r1", { "P-384", NULL } },
-    { MBEDTLS_ECP_DP_SECP521R1, "secp521r1", { "P-521", NULL } },
+    { 29, "x25519", { "curve25519", "X25519" } },
+    { 23, "secp256r1", { "P-256", "prime256v1" } },
+    { 24, "secp384r1", { "P-384", NULL } },
+    { 25, "secp521r1", { "P-521", NULL } },
 };
 
 static const char curve_valid_names[] = "x25519, secp256r1, secp384r1, secp521r1";
 
-static const int curve_defaults[] = {
-    MBEDTLS_ECP_DP_CURVE25519,
-    MBEDTLS_ECP_DP_SECP256R1,
-    MBEDTLS_ECP_DP_SECP384R1,
-    MBEDTLS_ECP_DP_NONE
+static const int curve_defaults[] = { 29, 23, 24, 0 };
+
+/* TLS 1.3 suites, by their RFC 8446 names (OpenSSL uses the same); the
+ * ids are the IANA numbers, which are also mbedTLS 3.6's. */
+static const struct tls_cipher suites13[] = {
+    { 0x1301, "TLS_AES_128_GCM_SHA256", "TLS1-3-AES-128-GCM-SHA256" },
+    { 0x1302, "TLS_AES_256_GCM_SHA384", "TLS1-3-AES-256-GCM-SHA384" },
+    { 0x1303, "TLS_CHACHA20_POLY1305_SHA256", "TLS1-3-CHACHA20-POLY1305-SHA256" },
 };
+
+static const char suite13_valid_names[] =
+    "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256";
+
+/* AES-128-GCM first, as OpenSSL orders them: in TLS 1.3 mbedTLS 3.6 uses
+ * AES-NI, so there is no reason to prefer ChaCha20 as with 2.28. */
+static const int suite13_defaults[] = { 0x1301, 0x1303, 0x1302, 0 };
 
 /* Case and '_' versus '-' do not matter in cipher names. */
 static int
@@ -163,7 +176,7 @@ tls_curve_id(const char *name)
         if (curve_matches(&curves[i], name))
             return curves[i].id;
     }
-    return MBEDTLS_ECP_DP_NONE;
+    return 0;
 }
 
 const char *
@@ -186,4 +199,44 @@ const int *
 tls_curve_defaults(void)
 {
     return curve_defaults;
+}
+
+/* The second column of suites13 holds mbedTLS's own spelling. */
+int
+tls_suite13_id(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(suites13); i++) {
+        if (cipher_name_eq(name, suites13[i].openssl) ||
+            cipher_name_eq(name, suites13[i].iana))
+            return suites13[i].id;
+    }
+    return 0;
+}
+
+const char *
+tls_suite13_name(int id)
+{
+    for (size_t i = 0; i < ARRAY_LEN(suites13); i++) {
+        if (suites13[i].id == id)
+            return suites13[i].openssl;
+    }
+    return NULL;
+}
+
+const char *
+tls_suite13_valid_names(void)
+{
+    return suite13_valid_names;
+}
+
+const int *
+tls_suite13_defaults(void)
+{
+    return suite13_defaults;
+}
+
+int
+tls_max_minor(void)
+{
+    return TLS_COMPAT_MAX_MINOR;
 }

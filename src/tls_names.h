@@ -19,11 +19,23 @@ const char *tls_cipher_valid_names(void);
 const int *tls_cipher_defaults(void);
 
 /* x25519, secp256r1 (P-256, prime256v1), secp384r1 (P-384),
- * secp521r1 (P-521).  Returns an mbedtls_ecp_group_id, or 0 (NONE). */
+ * secp521r1 (P-521).  Returns the IANA TLS group id, or 0 when unknown. */
 int tls_curve_id(const char *name);
 const char *tls_curve_name(int id);
 const char *tls_curve_valid_names(void);
-/* Default order, terminated by 0 (MBEDTLS_ECP_DP_NONE). */
+/* Default order, 0-terminated. */
 const int *tls_curve_defaults(void);
+
+/* TLS 1.3 suites by their RFC 8446 names (TLS_AES_128_GCM_SHA256,
+ * TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256), any case, '-'
+ * or '_'.  Returns the IANA id (0x1301...), or 0 when unknown. */
+int tls_suite13_id(const char *name);
+const char *tls_suite13_name(int id);
+const char *tls_suite13_valid_names(void);
+const int *tls_suite13_defaults(void);
+
+/* The newest TLS version this build of mbedTLS can speak, as the minor
+ * number (3 = TLS 1.2, 4 = TLS 1.3). */
+int tls_max_minor(void);
 
 #endif

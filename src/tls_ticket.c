@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "log.h"
+#include "tls_compat.h"
 #include "tls_ticket.h"
 
 #define TICKET_NAME_LEN 16
@@ -202,6 +204,25 @@ ticket_find(struct tls_tickets *r, const unsigned char *name, struct ticket_key 
     return found;
 }
 
+/* The creation time comes from inside the sealed ticket, but a key file
+ * shared by instances whose clocks differ can still bring one from the
+ * future: refuse it, rather than accept it for ever, and compare without
+ * signed arithmetic on a value we did not make. */
+static bool
+ticket_age_ok(mbedtls_ssl_session *session, uint32_t lifetime_s)
+{
+    struct timespec now;
+    int64_t made_ms, now_ms;
+
+    if (tls_compat_ticket_made_ms(session, &made_ms) != 0 || made_ms < 0 ||
+        clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return false;
+    now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (made_ms > now_ms)
+        return false;
+    return (uint64_t)(now_ms - made_ms) <= (uint64_t)lifetime_s * 1000;
+}
+
 static int
 ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
@@ -221,7 +242,7 @@ ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, s
     if (ret != 0)
         return MBEDTLS_ERR_SSL_INVALID_MAC;
     ret = mbedtls_ssl_session_load(session, buf + TICKET_HEAD, clen);
-    if (ret == 0 && time(NULL) - session->start > (time_t)u->ring->lifetime_s)
+    if (ret == 0 && !ticket_age_ok(session, u->ring->lifetime_s))
         ret = MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
     return ret;
 }

@@ -143,9 +143,7 @@ test_full(void **state)
         MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
     };
-    static const int curves[] = {
-        MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP521R1, 0
-    };
+    static const int curves[] = { 23, 29, 25, 0 };    /* IANA group ids */
 
     (void)state;
     assert_int_equal(cfg->workers, 4);
@@ -356,8 +354,21 @@ static struct bad bad_configs[] = {
     { "zero_drain", { "1:19: invalid drain \"0s\": must be greater than 0" } },
     { "tls_v11", { "2:16: invalid min_version \"1.1\": TLS 1.0 and 1.1 are insecure; "
                    "the minimum is \"1.2\"" } },
+#if MBEDTLS_VERSION_MAJOR < 3
     { "tls_v13", { "1:20: invalid min_version \"1.3\": TLS 1.3 needs tlsterm built against "
-                   "mbedTLS 3.x (this build uses mbedTLS " MBEDTLS_VERSION_STRING ")" } },
+                   "mbedTLS 3.6 (this build uses mbedTLS " MBEDTLS_VERSION_STRING ", which has "
+                   "TLS 1.2 only)" } },
+    { "tls_max_v13", { "1:20: invalid max_version \"1.3\": TLS 1.3 needs tlsterm built "
+                       "against mbedTLS 3.6 (this build uses mbedTLS " MBEDTLS_VERSION_STRING
+                       ", which has TLS 1.2 only)" } },
+#else
+    { "tls_v14", { "1:20: invalid min_version \"1.4\": expected \"1.2\" or \"1.3\"" } },
+    { "tls_min_above_max", { "1:1: tls: min_version \"1.3\" is above max_version "
+                             "\"1.2\"" } },
+#endif
+    { "unknown_suite13", { "2:42: unknown TLS 1.3 ciphersuite \"TLS_AES_128_CCM_SHA256\" "
+                           "(valid: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
+                           "TLS_CHACHA20_POLY1305_SHA256)" } },
     { "unknown_cipher", { "2:42: unknown cipher \"RC4-SHA\" (valid: " CIPHERS_VALID ")" } },
     { "cbc_cipher", { "3:7: unknown cipher \"TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256\" "
                       "(valid: " CIPHERS_VALID ")" } },

@@ -306,33 +306,63 @@ test_cipher_defaults(void **state)
     assert_string_equal(tls_cipher_name(want[0]), "ECDHE-ECDSA-CHACHA20-POLY1305");
 }
 
+/* Groups are IANA TLS ids, the same numbers on 2.28 and 3.6. */
 static void
 test_curve_names(void **state)
 {
     static const struct { const char *name; int id; } cases[] = {
-        { "x25519", MBEDTLS_ECP_DP_CURVE25519 }, { "X25519", MBEDTLS_ECP_DP_CURVE25519 },
-        { "secp256r1", MBEDTLS_ECP_DP_SECP256R1 }, { "P-256", MBEDTLS_ECP_DP_SECP256R1 },
-        { "prime256v1", MBEDTLS_ECP_DP_SECP256R1 }, { "secp384r1", MBEDTLS_ECP_DP_SECP384R1 },
-        { "p-384", MBEDTLS_ECP_DP_SECP384R1 }, { "secp521r1", MBEDTLS_ECP_DP_SECP521R1 },
-        { "P-521", MBEDTLS_ECP_DP_SECP521R1 },
+        { "x25519", 29 }, { "X25519", 29 }, { "curve25519", 29 },
+        { "secp256r1", 23 }, { "P-256", 23 }, { "prime256v1", 23 },
+        { "secp384r1", 24 }, { "p-384", 24 }, { "secp521r1", 25 }, { "P-521", 25 },
     };
     static const char *const refused[] = { "", "secp192r1", "P-224", "x448", "brainpoolP256r1" };
-    static const int want[] = {
-        MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1, 0
-    };
+    static const int want[] = { 29, 23, 24, 0 };
     const int *d = tls_curve_defaults();
 
     (void)state;
     for (size_t i = 0; i < ARRAY_LEN(cases); i++)
         assert_int_equal(tls_curve_id(cases[i].name), cases[i].id);
     for (size_t i = 0; i < ARRAY_LEN(refused); i++)
-        assert_int_equal(tls_curve_id(refused[i]), MBEDTLS_ECP_DP_NONE);
+        assert_int_equal(tls_curve_id(refused[i]), 0);
     assert_memory_equal(d, want, sizeof(want));
     for (size_t i = 0; d[i] != 0; i++)
-        assert_non_null(mbedtls_ecp_curve_info_from_grp_id((mbedtls_ecp_group_id)d[i]));
-    assert_string_equal(tls_curve_name(MBEDTLS_ECP_DP_SECP256R1), "secp256r1");
-    assert_null(tls_curve_name(MBEDTLS_ECP_DP_BP256R1));
+        assert_non_null(mbedtls_ecp_curve_info_from_tls_id((uint16_t)d[i]));
+    assert_string_equal(tls_curve_name(23), "secp256r1");
+    assert_null(tls_curve_name(26));    /* brainpoolP256r1 */
     assert_string_equal(tls_curve_valid_names(), "x25519, secp256r1, secp384r1, secp521r1");
+}
+
+/* The RFC 8446 names, and mbedTLS's own spelling of them. */
+static void
+test_suite13_names(void **state)
+{
+    static const struct { const char *name; int id; } cases[] = {
+        { "TLS_AES_128_GCM_SHA256", 0x1301 }, { "tls_aes_256_gcm_sha384", 0x1302 },
+        { "TLS_CHACHA20_POLY1305_SHA256", 0x1303 }, { "TLS-AES-128-GCM-SHA256", 0x1301 },
+        { "TLS1-3-CHACHA20-POLY1305-SHA256", 0x1303 },
+    };
+    static const char *const refused[] = {
+        "", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256", "AES128-GCM-SHA256",
+    };
+    static const int want[] = { 0x1301, 0x1303, 0x1302, 0 };
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++)
+        assert_int_equal(tls_suite13_id(cases[i].name), cases[i].id);
+    for (size_t i = 0; i < ARRAY_LEN(refused); i++)
+        assert_int_equal(tls_suite13_id(refused[i]), 0);
+    assert_memory_equal(tls_suite13_defaults(), want, sizeof(want));
+    assert_string_equal(tls_suite13_name(0x1302), "TLS_AES_256_GCM_SHA384");
+    assert_null(tls_suite13_name(0x1304));
+    assert_string_equal(tls_suite13_valid_names(), "TLS_AES_128_GCM_SHA256, "
+                        "TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256");
+#if MBEDTLS_VERSION_MAJOR >= 3
+    assert_int_equal(tls_max_minor(), 4);
+    assert_int_equal(MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 0x1303);
+#else
+    assert_int_equal(tls_max_minor(), 3);
+#endif
 }
 
 static int
@@ -396,6 +426,7 @@ main(void)
         cmocka_unit_test(test_cipher_names),
         cmocka_unit_test(test_cipher_defaults),
         cmocka_unit_test(test_curve_names),
+        cmocka_unit_test(test_suite13_names),
         cmocka_unit_test(test_cidr),
     };
 
