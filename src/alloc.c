@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* alloc.c - calloc() for the whole process, in terms of malloc().
  *
  * mbedTLS's bignum code allocates with calloc() a few thousand times per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* backend.c - non-blocking connect.  No DNS here: the
  * addresses were resolved when the config was loaded. */
 #include "autoconf.h"

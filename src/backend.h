@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* backend.h - starting a non-blocking connect (pool.h chooses the server). */
 #ifndef TLSTERM_BACKEND_H
 #define TLSTERM_BACKEND_H

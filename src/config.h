@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config.h - the YAML config file as plain, validated data.
  *
  * config_load() parses the file with libyaml, checks every key and value,

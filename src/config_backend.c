@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config_backend.c - the "backends" section: servers and their options,
  * balancing, health checks, PROXY protocol and the HTTP options of
  * forwarded_headers (see tlsterm.yaml(5), BACKENDS). */

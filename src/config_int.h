@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config_int.h - what the parts of the config parser share: the walk's
  * context, key tables and the generic value handlers (config.c), used by
  * the backend section (config_backend.c).  Not for other modules. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "autoconf.h"
 /* config_parse.c - the value parsers of the config file: durations, sizes,
  * integers and addresses.  Pure functions (addresses may resolve a host

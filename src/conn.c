@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn.c - one connection's life: first byte, TLS handshake, backend
  * connect, relay in both directions, and one close path.
  *

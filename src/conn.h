@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn.h - one client connection: TLS handshake, backend connect, relay. */
 #ifndef TLSTERM_CONN_H
 #define TLSTERM_CONN_H

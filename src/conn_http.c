@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn_http.c - a connection to a forwarded_headers backend.  The relay's
  * fill steps run each direction's bytes through http_fwd (the client's
  * into the up buffer, the backend's into the down buffer); the answer the

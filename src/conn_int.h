@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn_int.h - the connection struct and helpers shared by conn.c (life
  * cycle, relay) and conn_proxy.c (PROXY protocol in and out).  Not for
  * other modules: they use conn.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn_proxy.c - the PROXY protocol on a connection: the header sent
  * first to a backend with proxy_protocol, and the one read from a trusted
  * load balancer on a proxy_protocol_in listener. */

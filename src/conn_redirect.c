@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* conn_redirect.c - the port-80 companion: a plain-HTTP listener with
  * redirect_to_https answers each connection's first request with a 308
  * to the same host and path over https, then closes.  Only the request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* control.c - signals, reload, drain and watchdog on the main thread.
  *
  * Signal map (tlsterm.8): SIGHUP reload; SIGTERM/SIGINT drain, then stop

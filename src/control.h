@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* control.h - the main thread's event loop: signals, reload, drain,
  * watchdog and readiness notifications.  Workers do all the I/O. */
 #ifndef TLSTERM_CONTROL_H

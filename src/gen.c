@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* gen.c - configuration generations (see gen.h). */
 #include "autoconf.h"
 

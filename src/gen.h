@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* gen.h - a configuration generation: the config, its TLS contexts (one
  * per worker) and session state, built completely before it is used and
  * immutable afterwards.

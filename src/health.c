@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* health.c - active health checks (see health.h). */
 #include "autoconf.h"
 

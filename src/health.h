@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* health.h - active health checks (backends' "health:"), run on the main
  * thread's event loop for the current generation: every interval each
  * server gets a TCP connect, or an HTTP/1.0 GET whose status must match;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* http_fwd.c - see http_fwd.h.  http-parser checks every head and frames
  * every body; the rewriting itself works on whole header lines, so a line
  * is either passed on byte for byte or left out. */

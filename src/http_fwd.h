@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* http_fwd.h - HTTP/1.x rewriting for backends with forwarded_headers.
  *
  * Pure: bytes in, bytes out, no I/O, so it is unit-tested and fuzzed on its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* listener.c - listening sockets, accept, and the max_connections and
  * fd-exhaustion policies. */
 #include "autoconf.h"

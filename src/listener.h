@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* listener.h - listening sockets and accept with fd-exhaustion back-off. */
 #ifndef TLSTERM_LISTENER_H
 #define TLSTERM_LISTENER_H

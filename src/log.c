@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* log.c - one write(2) per line so threads never interleave.
  *
  * The log file keeps one descriptor number for the life of the process:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* log.h - leveled, line-atomic logging to stderr, syslog or a file. */
 #ifndef TLSTERM_LOG_H
 #define TLSTERM_LOG_H

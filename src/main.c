@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* main.c - command line and start-up order: load and check everything,
  * bind, drop privileges, then hand over to control_run(). */
 #include "autoconf.h"

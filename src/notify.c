@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* notify.c - systemd readiness, watchdog and socket activation. */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* notify.h - the systemd service protocols: readiness notification
  * (sd_notify), watchdog keep-alives, and listening sockets passed by
  * socket activation (LISTEN_FDS).  With libsystemd the calls go through

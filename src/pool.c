@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* pool.c - server choice and passive health (see pool.h). */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* pool.h - choosing a backend server: balance (weighted round robin,
  * least connections, source hash), per-server max_connections, backup
  * servers, and passive health (a server whose connect failed rests for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* privs.c - privilege drop. */
 #include "autoconf.h"
 

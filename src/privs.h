@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* privs.h - dropping root after the sockets are bound and keys are read. */
 #ifndef TLSTERM_PRIVS_H
 #define TLSTERM_PRIVS_H

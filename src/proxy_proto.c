@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* proxy_proto.c - PROXY protocol v1/v2 encoding and decoding. */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* proxy_proto.h - the PROXY protocol, versions 1 and 2 (haproxy's
  * proxy-protocol.txt): pure encoders for the header tlsterm writes to a
  * backend, and a decoder for the header an L4 load balancer writes to us.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* server.h - process-wide state shared by all workers.  gen is the
  * current generation, read and replaced by the main thread only; workers
  * reach their own generation through struct worker.  The counters are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls.c - mbedTLS configuration per listener and the per-connection TLS
  * session driven on a non-blocking socket. */
 #include "autoconf.h"

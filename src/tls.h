@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls.h - everything mbedTLS.
  *
  * tls_shared: what all workers of a process share (session-ticket keys,

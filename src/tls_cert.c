@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_cert.c - certificate and key loading and checking. */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_cert.h - loading one certificate chain and its key, with the checks
  * an operator wants at load time rather than from a client. */
 #ifndef TLSTERM_TLS_CERT_H

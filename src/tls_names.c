@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "autoconf.h"
 /* tls_names.c - cipher-suite and curve names as operators write them,
  * mapped to mbedTLS identifiers.  Only constant tables live here. */

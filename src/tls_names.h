@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_names.h - the cipher-suite and curve names operators write in a
  * config, mapped to mbedTLS identifiers.  Pure tables, no state. */
 #ifndef TLSTERM_TLS_NAMES_H

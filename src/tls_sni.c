@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_sni.c - open-addressing hash tables of server names. */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_sni.h - server names to certificates: a hash of exact names and a
  * hash of wildcard suffixes, so lookup cost does not grow with the number
  * of certificates.  Pure data structure, no mbedTLS. */

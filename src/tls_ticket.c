@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_ticket.c - ticket key ring and the mbedTLS ticket callbacks. */
 #include "autoconf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tls_ticket.h - session-ticket keys shared by every worker of a process,
  * and optionally by several processes through a key file.
  *

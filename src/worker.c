@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* worker.c - a thread running one event_base, and the hand-over of a new
  * generation to it. */
 #include "autoconf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* worker.h - one thread, one event_base, its own listening sockets
  * (SO_REUSEPORT) and connections.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # `make demo`: a self-signed certificate (made once, never committed), a
 # plain-HTTP demo backend on 127.0.0.1:8080, and tlsterm in the foreground
 # on conf/tlsterm.yaml (https://localhost:8443/).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* crypto_floor.c - what the mbedTLS build tlsterm links against costs for
  * the primitives of one TLS 1.2 handshake and one record, in CPU time.
  * The proxy can never be cheaper than this; the benchmark compares its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* relay_floor - the least a user-space TCP proxy can do per request, no TLS.
  *
  * The keep-alive target compares proxies' CPU per request.  On loopback most

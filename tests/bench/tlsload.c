@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tlsload — a small, cheap TLS 1.2 load client for the side-by-side benchmark
  * (tests/bench/run.sh).  One thread, epoll, non-blocking OpenSSL.  Loopback
  * only: it refuses any destination or source outside 127.0.0.0/8.

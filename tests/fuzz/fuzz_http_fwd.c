@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Fuzz target for the forwarded_headers rewriter (src/http_fwd.c).
  *
  * Input: one byte of options, one byte of read size, then the client's

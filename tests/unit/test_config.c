@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "autoconf.h"
 /* test_config.c - config_load on the fixture files in tests/unit/configs:
  * valid files checked field by field, and one test per invalid file that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests of the forwarded_headers rewriter (src/http_fwd.c): what the
  * backend receives for a given client byte stream, and what the client
  * receives for a given backend byte stream. */

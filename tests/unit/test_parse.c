@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "autoconf.h"
 /* test_parse.c - the value parsers behind config_load: durations, sizes,
  * addresses, and the cipher-suite and curve names of tls_names.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "autoconf.h"
 /* test_proxy_proto.c - PROXY protocol v1/v2 encoder and decoder against
  * the byte layouts of haproxy's doc/proxy-protocol.txt, including the v1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests of the SNI table: exact and wildcard names, case, the one-
  * label wildcard rule, several certificates per name, growth. */
 #include "autoconf.h"
