@@ -15,8 +15,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
@@ -143,6 +145,14 @@ tls_compat_refused_key_update(const mbedtls_ssl_context *ssl, int ret)
            ssl->MBEDTLS_PRIVATE(in_msg) != NULL && ssl->MBEDTLS_PRIVATE(in_msg)[0] == 24;
 }
 
+/* Raw signatures, for tests/bench/crypto_floor.c only. */
+#define tls_compat_ecdsa_sign(k, md, h, hlen, sig, slen, rng, prng) \
+    mbedtls_ecdsa_write_signature((k), (md), (h), (hlen), (sig), sizeof(sig), (slen), \
+                                  (rng), (prng))
+#define tls_compat_rsa_sign(k, rng, prng, md, hlen, h, sig) \
+    mbedtls_rsa_pkcs1_sign((k), (rng), (prng), (md), (hlen), (h), (sig))
+#define tls_compat_rsa_init(k) mbedtls_rsa_init(k)
+
 #else /* mbedTLS 2.28 */
 #include <mbedtls/ssl_internal.h>
 
@@ -214,6 +224,12 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
 #define tls_compat_check_pair(pub, prv, rng, prng) \
     ((void)(rng), (void)(prng), mbedtls_pk_check_pair((pub), (prv)))
 #define tls_compat_sha256(in, len, out) mbedtls_sha256_ret((in), (len), (out), 0)
+#define tls_compat_ecdsa_sign(k, md, h, hlen, sig, slen, rng, prng) \
+    mbedtls_ecdsa_write_signature((k), (md), (h), (hlen), (sig), (slen), (rng), (prng))
+#define tls_compat_rsa_sign(k, rng, prng, md, hlen, h, sig) \
+    mbedtls_rsa_pkcs1_sign((k), (rng), (prng), MBEDTLS_RSA_PRIVATE, (md), (unsigned)(hlen), \
+                           (h), (sig))
+#define tls_compat_rsa_init(k) mbedtls_rsa_init((k), MBEDTLS_RSA_PKCS_V15, 0)
 
 static inline int
 tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)

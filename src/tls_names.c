@@ -88,8 +88,8 @@ static const struct tls_cipher suites13[] = {
 static const char suite13_valid_names[] =
     "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256";
 
-/* AES-128-GCM first, as OpenSSL orders them: in TLS 1.3 mbedTLS 3.6 uses
- * AES-NI, so there is no reason to prefer ChaCha20 as with 2.28. */
+/* OpenSSL's order.  It is only a set: mbedTLS 3.6 takes the client's first
+ * choice among the suites allowed (ssl_tls13_select_ciphersuite()). */
 static const int suite13_defaults[] = { 0x1301, 0x1303, 0x1302, 0 };
 
 /* Case and '_' versus '-' do not matter in cipher names. */

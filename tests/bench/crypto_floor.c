@@ -22,6 +22,8 @@
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
 
+#include "tls_compat.h"
+
 #define RECORD 16384
 
 static mbedtls_ctr_drbg_context drbg;
@@ -64,8 +66,8 @@ op_ecdsa_sign(void *arg)
     unsigned char hash[32] = { 1 }, sig[MBEDTLS_ECDSA_MAX_LEN];
     size_t len;
 
-    return mbedtls_ecdsa_write_signature(k, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig,
-                                         &len, mbedtls_ctr_drbg_random, &drbg);
+    return tls_compat_ecdsa_sign(k, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &len,
+                                 mbedtls_ctr_drbg_random, &drbg);
 }
 
 /* The server's share of one ECDHE: a fresh key pair, its public value
@@ -114,8 +116,8 @@ op_rsa_sign(void *arg)
     mbedtls_rsa_context *rsa = arg;
     unsigned char hash[32] = { 1 }, sig[512];
 
-    return mbedtls_rsa_pkcs1_sign(rsa, mbedtls_ctr_drbg_random, &drbg, MBEDTLS_RSA_PRIVATE,
-                                  MBEDTLS_MD_SHA256, 32, hash, sig);
+    return tls_compat_rsa_sign(rsa, mbedtls_ctr_drbg_random, &drbg, MBEDTLS_MD_SHA256, 32,
+                               hash, sig);
 }
 
 struct aead {
@@ -170,7 +172,7 @@ bench_asym(double budget)
         exit(1);
     report("ecdhe_x25519", measure(op_ecdhe, &x25519, budget), 0);
     report("ecdhe_secp256r1", measure(op_ecdhe, &p256, budget), 0);
-    mbedtls_rsa_init(&rsa, MBEDTLS_RSA_PKCS_V15, 0);
+    tls_compat_rsa_init(&rsa);
     mbedtls_rsa_gen_key(&rsa, mbedtls_ctr_drbg_random, &drbg, 2048, 65537);
     report("rsa2048_sign", measure(op_rsa_sign, &rsa, budget), 0);
     mbedtls_rsa_free(&rsa);
