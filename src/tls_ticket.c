@@ -25,6 +25,7 @@
 #define TICKET_TAG_LEN 16
 #define TICKET_HEAD (TICKET_NAME_LEN + TICKET_IV_LEN)
 #define TICKET_MAX_KEYS 8
+#define TICKET_MAX_LIFETIME_S (7 * 24 * 3600)
 
 struct ticket_key {
     unsigned char name[TICKET_NAME_LEN];
@@ -185,7 +186,9 @@ ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *
     memcpy(start, k.name, TICKET_NAME_LEN);
     mbedtls_platform_zeroize(&k, sizeof(k));
     *tlen = TICKET_HEAD + clen + TICKET_TAG_LEN;
-    *lifetime = r->lifetime_s;
+    /* RFC 8446 caps a ticket's life at 7 days, and mbedTLS 3.6 fails the
+     * whole TLS 1.3 handshake rather than send a longer one. */
+    *lifetime = r->lifetime_s < TICKET_MAX_LIFETIME_S ? r->lifetime_s : TICKET_MAX_LIFETIME_S;
     return ret;
 }
 
