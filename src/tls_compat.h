@@ -121,7 +121,30 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
     mbedtls_pk_check_pair((pub), (prv), (rng), (prng))
 #define tls_compat_sha256(in, len, out) mbedtls_sha256((in), (len), (out), 0)
 
-/* Milliseconds since the epoch at which a ticket's session was made. */
+/* mbedTLS 3.6 stamps a ticket's session with mbedtls_ms_time(), which on
+ * Linux is CLOCK_BOOTTIME: a stamp from another host (or from before a
+ * reboot) means nothing here, and mbedTLS's own TLS 1.3 check compares it
+ * with the age the client reports.  So the sealed ticket carries wall-clock
+ * time, and an opened ticket gets this host's boot clock back. */
+static inline int64_t
+tls_compat_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* On a shallow copy that only mbedtls_ssl_session_save() reads. */
+static inline void
+tls_compat_ticket_to_wall(mbedtls_ssl_session *copy)
+{
+    mbedtls_ms_time_t *t = &copy->MBEDTLS_PRIVATE(ticket_creation_time);
+
+    *t = (mbedtls_ms_time_t)tls_compat_wall_ms() - (mbedtls_ms_time() - *t);
+}
+
+/* Wall-clock milliseconds at which an opened ticket's session was made. */
 static inline int
 tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)
 {
@@ -131,6 +154,12 @@ tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)
         return -1;
     *ms = (int64_t)t;
     return 0;
+}
+
+static inline void
+tls_compat_ticket_from_wall(mbedtls_ssl_session *s, int64_t age_ms)
+{
+    s->MBEDTLS_PRIVATE(ticket_creation_time) = mbedtls_ms_time() - (mbedtls_ms_time_t)age_ms;
 }
 
 /* mbedTLS 3.6 answers a TLS 1.3 KeyUpdate with UNEXPECTED_MESSAGE: it has
@@ -230,6 +259,29 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
     mbedtls_rsa_pkcs1_sign((k), (rng), (prng), MBEDTLS_RSA_PRIVATE, (md), (unsigned)(hlen), \
                            (h), (sig))
 #define tls_compat_rsa_init(k) mbedtls_rsa_init((k), MBEDTLS_RSA_PKCS_V15, 0)
+
+static inline int64_t
+tls_compat_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 2.28's session start is already wall-clock seconds (time()). */
+static inline void
+tls_compat_ticket_to_wall(mbedtls_ssl_session *copy)
+{
+    (void)copy;
+}
+
+static inline void
+tls_compat_ticket_from_wall(mbedtls_ssl_session *s, int64_t age_ms)
+{
+    (void)s;
+    (void)age_ms;
+}
 
 static inline int
 tls_compat_ticket_made_ms(mbedtls_ssl_session *s, int64_t *ms)

@@ -167,6 +167,7 @@ ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *
     struct tls_ticket_user *u = p_ticket;
     struct tls_tickets *r = u->ring;
     size_t avail = (size_t)(end - start), clen = 0;
+    mbedtls_ssl_session wall = *session;    /* shallow: only read below */
     struct ticket_key k;
     int ret;
 
@@ -176,7 +177,8 @@ ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *
     pthread_rwlock_rdlock(&r->lock);
     k = r->keys[0];
     pthread_rwlock_unlock(&r->lock);
-    ret = mbedtls_ssl_session_save(session, start + TICKET_HEAD,
+    tls_compat_ticket_to_wall(&wall);
+    ret = mbedtls_ssl_session_save(&wall, start + TICKET_HEAD,
                                    avail - TICKET_HEAD - TICKET_TAG_LEN, &clen);
     if (ret == 0)
         ret = mbedtls_ctr_drbg_random(u->drbg, start + TICKET_NAME_LEN, TICKET_IV_LEN);
@@ -211,20 +213,19 @@ ticket_find(struct tls_tickets *r, const unsigned char *name, struct ticket_key 
 /* The creation time comes from inside the sealed ticket, but a key file
  * shared by instances whose clocks differ can still bring one from the
  * future: refuse it, rather than accept it for ever, and compare without
- * signed arithmetic on a value we did not make. */
+ * signed arithmetic on a value we did not make.  A good ticket's session
+ * gets this host's clock back (tls_compat.h says why). */
 static bool
 ticket_age_ok(mbedtls_ssl_session *session, uint32_t lifetime_s)
 {
-    struct timespec now;
-    int64_t made_ms, now_ms;
+    int64_t made_ms, now_ms = tls_compat_wall_ms();
 
-    if (tls_compat_ticket_made_ms(session, &made_ms) != 0 || made_ms < 0 ||
-        clock_gettime(CLOCK_REALTIME, &now) != 0)
+    if (tls_compat_ticket_made_ms(session, &made_ms) != 0 || made_ms < 0 || made_ms > now_ms)
         return false;
-    now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    if (made_ms > now_ms)
+    if ((uint64_t)(now_ms - made_ms) > (uint64_t)lifetime_s * 1000)
         return false;
-    return (uint64_t)(now_ms - made_ms) <= (uint64_t)lifetime_s * 1000;
+    tls_compat_ticket_from_wall(session, now_ms - made_ms);
+    return true;
 }
 
 static int
