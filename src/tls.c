@@ -43,6 +43,8 @@ struct tls_listener {
     struct tls_cert *certs;
     size_t n_certs;
     unsigned versions;          /* TLS_HELLO_V() set this listener accepts */
+    const int *suites12;        /* the config's lists, for error messages */
+    const int *suites13;
     struct sni_table *sni;
     mbedtls_x509_crt ca;
     mbedtls_x509_crl crl;
@@ -84,7 +86,9 @@ struct tls_conn {
     size_t woff, wlen, wcap;
     bool rdrained;              /* the socket had nothing more: wait for epoll */
     bool hello_read;            /* the first bytes were looked at */
+    bool early_data;            /* the ClientHello announced 0-RTT data */
     unsigned offered;           /* versions the ClientHello offers; 0: unknown */
+    unsigned no_suite;          /* versions for which it offers none of ours */
     int last_ret;               /* last mbedTLS error code */
     int sys_errno;              /* errno behind a NET_*_FAILED */
     bool truncated;             /* peer sent FIN without close_notify */
@@ -178,6 +182,21 @@ tls_rbuf_take(struct tls_conn *t, unsigned char *buf, size_t len)
     return n;
 }
 
+/* What the first bytes offer, kept only as far as an error message needs. */
+static void
+tls_hello_note(struct tls_conn *t)
+{
+    struct tls_hello h;
+
+    t->hello_read = true;
+    t->offered = tls_hello_read(t->rbuf, t->rlen, &h);
+    t->early_data = h.early_data;
+    if ((t->offered & TLS_HELLO_V(3)) && !tls_hello_offers_suite(&h, t->l->suites12))
+        t->no_suite |= TLS_HELLO_V(3);
+    if ((t->offered & TLS_HELLO_V(4)) && !tls_hello_offers_suite(&h, t->l->suites13))
+        t->no_suite |= TLS_HELLO_V(4);
+}
+
 /* A short read means the socket is empty for now: the next read waits for
  * epoll (level-triggered, so nothing is missed) instead of paying a
  * recv() that would only say EAGAIN. */
@@ -199,10 +218,8 @@ tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
     if (n > 0) {
         t->rdrained = (size_t)n < TLS_RBUF_SIZE;
         t->rlen = (size_t)n;
-        if (!t->hello_read) {
-            t->hello_read = true;
-            t->offered = tls_hello_versions(t->rbuf, t->rlen);
-        }
+        if (!t->hello_read)
+            tls_hello_note(t);
         return (int)tls_rbuf_take(t, buf, len);
     }
     free(t->rbuf);
@@ -399,6 +416,8 @@ tls_conf_setup(struct tls_listener *l, struct tls_ctx *ctx, struct tls_shared *s
     tls_compat_versions(conf, cfg->tls.min_version, cfg->tls.max_version);
     for (int m = cfg->tls.min_version; m <= cfg->tls.max_version; m++)
         l->versions |= TLS_HELLO_V(m);
+    l->suites12 = cfg->tls.ciphersuites;
+    l->suites13 = cfg->tls.suites13;
     mbedtls_ssl_conf_ciphersuites(conf, ctx->suites);
     tls_compat_groups(conf, ctx->groups);
     mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
@@ -782,19 +801,42 @@ tls_close_notify(struct tls_conn *t)
     return ret == 0 ? TLS_OK : tls_map(t, ret);
 }
 
-/* mbedTLS words this as a cipher or negotiation failure; the operator
- * needs to hear that the versions did not meet. */
+/* mbedTLS words a version or suite mismatch as "no ciphersuites in
+ * common" or "handshake negotiation failed", and rejected 0-RTT data as a
+ * bad MAC; what the ClientHello offered says which it was.  NULL: none. */
 static const char *
-tls_version_error(const struct tls_conn *t, char *buf, size_t len)
+tls_hello_error(const struct tls_conn *t, char *buf, size_t len)
 {
+    unsigned common = t->offered & t->l->versions;
     char offered[48], accepted[48];
 
-    snprintf(buf, len, "no shared protocol version: the client offers %s, this listener "
-             "accepts %s%s", tls_hello_describe(t->offered, offered, sizeof(offered)),
-             tls_hello_describe(t->l->versions, accepted, sizeof(accepted)),
-             tls_max_minor() < 4 && (t->offered & TLS_HELLO_V(4))
-                 ? " (mbedTLS " MBEDTLS_VERSION_STRING " has no TLS 1.3)" : "");
-    return buf;
+    if (t->established || t->offered == 0)
+        return NULL;
+    if (common == 0) {
+        snprintf(buf, len, "no shared protocol version: the client offers %s, this "
+                 "listener accepts %s%s", tls_hello_describe(t->offered, offered,
+                                                             sizeof(offered)),
+                 tls_hello_describe(t->l->versions, accepted, sizeof(accepted)),
+                 tls_max_minor() < 4 && (t->offered & TLS_HELLO_V(4))
+                     ? " (mbedTLS " MBEDTLS_VERSION_STRING " has no TLS 1.3)" : "");
+        return buf;
+    }
+    /* The newest common version is the one negotiated (mbedTLS does not
+     * fall back to TLS 1.2 when TLS 1.3 finds no suite). */
+    if ((t->no_suite & (common & TLS_HELLO_V(4) ? TLS_HELLO_V(4) : TLS_HELLO_V(3))) != 0) {
+        snprintf(buf, len, "no shared cipher suite: the client offers none of %s",
+                 common & TLS_HELLO_V(4) ? "tls.ciphersuites (TLS 1.3)" : "tls.ciphers (TLS 1.2)");
+        return buf;
+    }
+#ifndef TLS_COMPAT_SKIPS_EARLY_DATA
+    if (t->early_data && t->last_ret == MBEDTLS_ERR_SSL_INVALID_MAC) {
+        snprintf(buf, len, "the client sent TLS 1.3 early data (0-RTT) that no ticket of "
+                 "ours allowed, and this mbedTLS cannot skip it (built without "
+                 "MBEDTLS_SSL_EARLY_DATA)");
+        return buf;
+    }
+#endif
+    return NULL;
 }
 
 const char *
@@ -808,8 +850,8 @@ tls_last_error(struct tls_conn *t, char *buf, size_t len)
         return "peer closed the connection";
     if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
         return "close_notify";
-    if (!t->established && t->offered != 0 && (t->offered & t->l->versions) == 0)
-        return tls_version_error(t, buf, len);
+    if (tls_hello_error(t, buf, len) != NULL)
+        return buf;
     if (t->key_update)
         return "the client sent a TLS 1.3 KeyUpdate, which mbedTLS " MBEDTLS_VERSION_STRING
                " does not support (a known limitation; see tlsterm(8))";

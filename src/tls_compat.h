@@ -32,6 +32,11 @@
 #if defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #define TLS_COMPAT_HAVE_TLS13 1
 #endif
+/* Without it (Debian's build), mbedTLS cannot skip the 0-RTT records of a
+ * client it did not allow early data, and fails that handshake. */
+#if defined(MBEDTLS_SSL_EARLY_DATA)
+#define TLS_COMPAT_SKIPS_EARLY_DATA 1
+#endif
 #endif
 
 #ifdef TLS_COMPAT_HAVE_TLS13
@@ -95,6 +100,9 @@ tls_compat_versions(mbedtls_ssl_config *conf, int min_minor, int max_minor)
      * for a resumed session, as OpenSSL's servers do by default. */
     mbedtls_ssl_conf_tls13_key_exchange_modes(conf,
                                               MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ALL);
+#endif
+#ifdef TLS_COMPAT_SKIPS_EARLY_DATA
+    mbedtls_ssl_conf_early_data(conf, MBEDTLS_SSL_EARLY_DATA_DISABLED);    /* never 0-RTT */
 #endif
 }
 

@@ -87,39 +87,82 @@ versions_up_to(size_t legacy)
 }
 
 static unsigned
-hello_body(struct rd r)
+hello_extensions(struct rd exts, size_t legacy, struct tls_hello *h)
 {
-    struct rd skip, exts, ext;
-    size_t legacy, type;
+    unsigned versions = 0;
+    bool seen = false;
+    struct rd ext;
+    size_t type;
+
+    while (rd_int(&exts, 2, &type) == 0) {
+        if (rd_vec(&exts, 2, &ext) != 0)
+            return 0;
+        if (type == EXT_SUPPORTED_VERSIONS && !seen) {
+            versions = supported_versions(ext);
+            seen = true;
+        }
+        h->early_data |= type == TLS_HELLO_EXT_EARLY_DATA;
+    }
+    if (exts.left != 0)
+        return 0;
+    return seen ? versions : versions_up_to(legacy);
+}
+
+static unsigned
+hello_body(struct rd r, struct tls_hello *h)
+{
+    struct rd skip, suites, exts;
+    size_t legacy;
 
     if (rd_int(&r, 2, &legacy) != 0 || rd_skip(&r, 32) != 0 ||
-        rd_vec(&r, 1, &skip) != 0 || rd_vec(&r, 2, &skip) != 0 || rd_vec(&r, 1, &skip) != 0)
+        rd_vec(&r, 1, &skip) != 0 || rd_vec(&r, 2, &suites) != 0 ||
+        (suites.left & 1) != 0 || rd_vec(&r, 1, &skip) != 0)
         return 0;
+    h->suites = suites.p;
+    h->n_suites = suites.left / 2;
     if (r.left == 0)
         return versions_up_to(legacy);          /* no extensions at all */
     if (rd_vec(&r, 2, &exts) != 0)
         return 0;
-    while (rd_int(&exts, 2, &type) == 0) {
-        if (rd_vec(&exts, 2, &ext) != 0)
-            return 0;
-        if (type == EXT_SUPPORTED_VERSIONS)
-            return supported_versions(ext);
-    }
-    return exts.left == 0 ? versions_up_to(legacy) : 0;
+    return hello_extensions(exts, legacy, h);
 }
 
 unsigned
-tls_hello_versions(const unsigned char *buf, size_t len)
+tls_hello_read(const unsigned char *buf, size_t len, struct tls_hello *h)
 {
     struct rd r = { buf, len }, rec, hs;
     size_t type, ver, hs_type;
 
+    memset(h, 0, sizeof(*h));
     if (rd_int(&r, 1, &type) != 0 || type != 22 || rd_int(&r, 2, &ver) != 0 ||
         (ver >> 8) != 3 || rd_vec(&r, 2, &rec) != 0)
         return 0;
     if (rd_int(&rec, 1, &hs_type) != 0 || hs_type != 1 || rd_vec(&rec, 3, &hs) != 0)
         return 0;
-    return hello_body(hs);
+    h->versions = hello_body(hs, h);
+    if (h->versions == 0)
+        memset(h, 0, sizeof(*h));
+    return h->versions;
+}
+
+unsigned
+tls_hello_versions(const unsigned char *buf, size_t len)
+{
+    struct tls_hello h;
+
+    return tls_hello_read(buf, len, &h);
+}
+
+bool
+tls_hello_offers_suite(const struct tls_hello *h, const int *ids)
+{
+    for (size_t i = 0; i < h->n_suites; i++) {
+        int id = h->suites[2 * i] << 8 | h->suites[2 * i + 1];
+        for (const int *p = ids; *p != 0; p++)
+            if (*p == id)
+                return true;
+    }
+    return false;
 }
 
 const char *

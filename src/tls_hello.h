@@ -9,16 +9,31 @@
 #ifndef TLSTERM_TLS_HELLO_H
 #define TLSTERM_TLS_HELLO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Bit n set: the client offers TLS 1.(n-1), i.e. record minor version n
  * (bit 1 = TLS 1.0 ... bit 4 = TLS 1.3). */
 #define TLS_HELLO_V(minor) (1u << (minor))
 
-/* Returns the set of offered versions (never 0 for a well-formed hello),
- * 0 when buf does not hold a whole ClientHello record (too short, not a
- * handshake record, malformed), so the caller knows nothing. */
+#define TLS_HELLO_EXT_EARLY_DATA 42
+
+/* What one ClientHello offers.  suites points into the caller's buffer. */
+struct tls_hello {
+    unsigned versions;                  /* TLS_HELLO_V() set */
+    const unsigned char *suites;        /* 2-byte ids, big-endian */
+    size_t n_suites;
+    bool early_data;                    /* it will send 0-RTT data */
+};
+
+/* Fills h and returns h->versions: the set of offered versions (never 0
+ * for a well-formed hello), or 0 when buf does not hold a whole ClientHello
+ * record (too short, not a handshake record, malformed), so the caller
+ * knows nothing. */
+unsigned tls_hello_read(const unsigned char *buf, size_t len, struct tls_hello *h);
 unsigned tls_hello_versions(const unsigned char *buf, size_t len);
+/* Whether the hello offers one of ids (0-terminated). */
+bool tls_hello_offers_suite(const struct tls_hello *h, const int *ids);
 
 /* "TLS 1.3", "TLS 1.2 and TLS 1.3", ... for a set, into out. */
 const char *tls_hello_describe(unsigned versions, char *out, size_t len);

@@ -23,12 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    unsigned v = tls_hello_versions(data, size);
+    static const int ours[] = { 0x1301, 0x1302, 0x1303, 0xc02b, 0xcca9, 0 };
+    struct tls_hello hl;
+    unsigned v = tls_hello_read(data, size, &hl);
     unsigned char *more;
     char text[64];
 
     if ((v & ~0x1eu) != 0)
         abort();
+    if (v != 0 && (hl.suites < data || hl.suites + 2 * hl.n_suites > data + size))
+        abort();                    /* the suites must lie inside the input */
+    (void)tls_hello_offers_suite(&hl, ours);
     tls_hello_describe(v, text, sizeof(text));
     if (v != 0 && (more = malloc(size + 3)) != NULL) {
         memcpy(more, data, size);

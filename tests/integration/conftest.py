@@ -16,8 +16,9 @@ import tlsterm_harness as h
 
 
 def pytest_report_header(config):
-    return "tlsterm: %s (sanitizers: %s, timeout scale %.1f)" % (
-        h.BIN or "TLSTERM_BIN NOT SET", h.SANITIZERS or "no", h.SCALE)
+    return "tlsterm: %s (protocols: %s; sanitizers: %s, timeout scale %.1f)" % (
+        h.BIN or "TLSTERM_BIN NOT SET", h.PROTOCOLS or "unknown",
+        h.SANITIZERS or "no", h.SCALE)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

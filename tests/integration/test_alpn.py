@@ -71,7 +71,7 @@ def test_client_without_alpn(certs, daemon):
     assert "No ALPN negotiated" in out, out
     line = daemon.wait_close(listener="https")
     assert line["alpn"] == "-", line["line"]
-    assert line["tls"] == "TLSv1.2", line["line"]
+    assert line["tls"] == h.DEFAULT_TLS, line["line"]
 
 
 def test_no_overlap_alert_120(certs, daemon, http_backend):

@@ -193,6 +193,8 @@ def test_passphrase_ok(tmp_path, pk):
     assert_ok(tmp_path, [{"cert": pk.good.chain, "key": enc, "key_passphrase_file": pk.passfile}])
 
 
+@pytest.mark.skipif(h.MBEDTLS_VERSION >= (3, 0, 0),
+                    reason="mbedTLS %d.%d reads AES-encrypted PKCS#8" % h.MBEDTLS_VERSION[:2])
 def test_pkcs8_aes_key_explained(tmp_path, pk):
     """Encrypted PKCS#8 with AES (openssl genpkey -aes256, OpenSSL 3's
     default) is beyond mbedTLS 2.28: the error says so and gives a command
@@ -209,6 +211,22 @@ def test_pkcs8_aes_key_explained(tmp_path, pk):
     r = h.run(cmd + ["-passin", "pass:" + PASS, "-passout", "pass:" + PASS])
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     assert_ok(tmp_path, [{"cert": pk.good.chain, "key": new, "key_passphrase_file": pk.passfile}])
+
+
+@pytest.mark.skipif(h.MBEDTLS_VERSION < (3, 0, 0),
+                    reason="mbedTLS %d.%d cannot read AES-encrypted PKCS#8" % h.MBEDTLS_VERSION[:2])
+def test_pkcs8_aes_key_accepted(tmp_path, pk, http_backend, tlsterm):
+    """mbedTLS 3.6 reads encrypted PKCS#8 with AES (OpenSSL 3's default
+    for `openssl genpkey -aes256`): the key is checked and served."""
+    p8 = pk.good_rsa.pkcs8_encrypted_key(PASS)
+    entry = {"cert": pk.good_rsa.chain, "key": p8, "key_passphrase_file": pk.passfile}
+    assert_ok(tmp_path, [entry])
+    d = tlsterm(h.config([{"name": "https", "listen": ["127.0.0.1:%d" % h.free_port()],
+                           "certificates": [entry], "backend": "app"}],
+                         {"app": http_backend.port}))
+    status, body, port = h.https_get(d.addr(), pk.ca.cert, server_hostname="good-rsa.test")
+    assert (status, body) == (200, h.BODY)
+    d.wait_close(port=port)
 
 
 def test_passphrase_key_served(tmp_path, pk, http_backend, tlsterm):

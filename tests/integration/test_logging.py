@@ -124,6 +124,9 @@ def test_syslog_target(certs, http_backend, tmp_path):
             err = p.stderr.read().decode()
             if "Operation not permitted" in err or "unshare failed" in err:
                 pytest.skip("no mount namespaces here: " + err)
+            if "cannot change root filesystem propagation" in err:
+                # a chroot whose / is not a mount point (the Debian 13 CI chroot)
+                pytest.skip("/ is not a mount point here (a chroot?): " + err)
             raise AssertionError("exited %s: %s" % (p.returncode, err))
         with socket.create_connection(d.addr(), timeout=h.T(5)):
             pass

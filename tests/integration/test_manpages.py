@@ -46,6 +46,10 @@ def read(path):
 def test_groff_has_no_warnings(page, tbl):
     """groff -man -Tutf8 -ww -z: every warning enabled, output discarded;
     also through tbl, as man(1) formats a page whose first line asks for it."""
+    if not tbl and read(page_path(page)).startswith("'\\\" t"):
+        # man(1) always runs tbl for such a page; groff 1.23 (Debian 13)
+        # warns about a table formatted without it, 1.22 did not
+        pytest.skip("%s asks for tbl on its first line" % page)
     cmd = ["groff"] + (["-t"] if tbl else []) + ["-man", "-Tutf8", "-ww", "-z", page_path(page)]
     r = h.run(cmd, timeout=h.T(60))
     assert r.returncode == 0, (cmd, r.returncode, r.stderr.decode(errors="replace"))

@@ -169,7 +169,7 @@ def test_v2_tlvs_carry_alpn_sni_ssl_and_unique_id(certs, backend, tlsterm):
     ssl_tlv = t[0x20]
     assert ssl_tlv[0] & 0x01 and not ssl_tlv[0] & 0x02      # TLS, no client cert
     sub = tlvs(ssl_tlv[5:])
-    assert sub[0x21] == b"TLSv1.2"
+    assert sub[0x21] == h.DEFAULT_TLS.encode()
     assert b"CHACHA20" in sub[0x23] or b"GCM" in sub[0x23], sub
     assert cap.conns[0]["request"].startswith(b"GET / HTTP/1.1")
 

@@ -1,7 +1,9 @@
-"""Session resumption: RFC 5077 tickets (random in-process keys that
-rotate, or a shared key file so several instances resume each other's
-sessions) and the session-ID cache; the close line says resumed=0|1 and
-the "stopped:" line counts full and resumed handshakes."""
+"""Session resumption on TLS 1.2 (every client here is pinned to it): RFC
+5077 tickets (random in-process keys that rotate, or a shared key file so
+several instances resume each other's sessions) and the session-ID cache;
+the close line says resumed=0|1 and the "stopped:" line counts full and
+resumed handshakes.  Tickets on TLS 1.3 (and the same key-file cases on
+both versions): test_tls13_resumption.py."""
 
 import re
 import socket

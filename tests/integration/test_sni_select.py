@@ -81,7 +81,7 @@ def test_sni_selects_certificate(pk, daemon):
     logged = sorted(d["sni"] for d in lines)
     assert logged == sorted("-" if s is None else s for s, _ in CASES), logged
     for d in lines:
-        assert d["tls"] == "TLSv1.2", d["line"]
+        assert d["tls"] == h.DEFAULT_TLS, d["line"]
 
 
 def test_sni_python_client_verifies(pk, daemon):

@@ -1,8 +1,9 @@
-"""testssl (Debian's testssl.sh 3.0.x) against the default policy: a config
-with only listen, certificates (an RSA and an ECDSA certificate) and
+"""testssl (Debian's testssl.sh 3.0.x / 3.2) against the default policy: a
+config with only listen, certificates (an RSA and an ECDSA certificate) and
 backends.  Fails on any old protocol or weak cipher category offered, on a
-cipher without forward secrecy, on vulnerable client renegotiation, and on
-any finding rated MEDIUM, HIGH or CRITICAL.
+cipher without forward secrecy, on vulnerable client renegotiation, on TLS
+1.3 offered or not other than `tlsterm -V` says, and on any finding rated
+MEDIUM, HIGH or CRITICAL.
 
 Why MEDIUM fails too: with the default config this scan (-p -s -f -P -R
 -U) reports no LOW, MEDIUM, HIGH or CRITICAL finding at all, so any one
@@ -34,6 +35,8 @@ CERT_TRUST_IDS = {
     "cert_revocation",          # "Neither CRL nor OCSP URI provided"
 }
 BAD_SEVERITIES = ("MEDIUM", "HIGH", "CRITICAL")
+# testssl's (OpenSSL's) names of the TLS 1.3 suites tlsterm allows by default
+TLS13_DEFAULT = ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"]
 
 pytestmark = [
     pytest.mark.skipif(TESTSSL is None, reason="testssl not installed (Debian package testssl.sh)"),
@@ -90,6 +93,13 @@ def test_testssl_default_policy(scan):
             problems.append("%s: %s" % (proto, f["finding"]))
     if not one(ids, "TLS1_2")["finding"].startswith("offered"):
         problems.append("TLS 1.2 not offered: %s" % one(ids, "TLS1_2")["finding"])
+    tls13 = one(ids, "TLS1_3")["finding"]
+    if tls13.startswith("offered") != h.HAVE_TLS13:
+        problems.append("TLS 1.3 %s, but tlsterm -V says protocols: %s" % (tls13, h.PROTOCOLS))
+    if h.HAVE_TLS13:
+        offered13 = one(ids, "supportedciphers_TLSv1_3", "cipherorder_TLSv1_3")["finding"].split()
+        if sorted(offered13) != sorted(TLS13_DEFAULT):
+            problems.append("TLS 1.3 suites %s, expected %s" % (offered13, TLS13_DEFAULT))
 
     for cat in ("cipherlist_NULL", "cipherlist_aNULL", "cipherlist_EXPORT", "cipherlist_LOW",
                 "cipherlist_3DES_IDEA", "cipherlist_AVERAGE"):     # AVERAGE: obsolete CBC
@@ -114,7 +124,11 @@ def test_testssl_default_policy(scan):
     if not any(c.startswith("ECDHE-ECDSA-") for c in offered) or \
             not any(c.startswith("ECDHE-RSA-") for c in offered):
         problems.append("expected RSA and ECDSA suites (two certificates): %s" % offered)
-    if one(ids, "cipher_order")["finding"] != "server":
+    # mbedTLS 3.6 takes the first TLS 1.3 suite of the *client's* list that
+    # the server allows (ssl_tls13_select_ciphersuite): the server's order
+    # holds for TLS 1.2 only.  Every TLS 1.3 suite is an AEAD with (EC)DHE.
+    order_ok = ("server", "server -- TLS 1.3 client determined") if h.HAVE_TLS13 else ("server",)
+    if one(ids, "cipher_order")["finding"] not in order_ok:
         problems.append("cipher order: %s" % one(ids, "cipher_order")["finding"])
 
     reneg = one(ids, "secure_client_renego")

@@ -40,6 +40,85 @@ def T(seconds):
     return seconds * SCALE
 
 
+def _version_output():
+    """What `tlsterm -V` prints ("" when the binary cannot run)."""
+    if not BIN or not os.access(BIN, os.X_OK):
+        return ""
+    try:
+        r = subprocess.run([BIN, "-V"], capture_output=True, timeout=T(30))
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return r.stdout.decode(errors="replace")
+
+
+_V = _version_output()
+# `tlsterm -V`: "mbedTLS Mbed TLS 3.6.6; protocols: TLS 1.2, TLS 1.3" (on
+# mbedTLS 2.28: "mbedTLS mbed TLS 2.28.3; protocols: TLS 1.2 (this mbedTLS
+# has no TLS 1.3)")
+_m = re.search(r"^mbedTLS [^;\n]*?(\d+)\.(\d+)\.(\d+)", _V, re.M)
+MBEDTLS_VERSION = tuple(int(x) for x in _m.groups()) if _m else (0, 0, 0)
+_m = re.search(r"protocols: ([^\n]*)", _V)
+PROTOCOLS = _m.group(1).split("(", 1)[0].strip() if _m else ""
+# TLS 1.3 is there when the mbedTLS it was built with has it (3.6 and newer)
+HAVE_TLS13 = "TLS 1.3" in PROTOCOLS
+# The newest version a default client negotiates, as the close line says it
+DEFAULT_TLS = "TLSv1.3" if HAVE_TLS13 else "TLSv1.2"
+# The versions a test parametrized over versions runs on; 1.3 is skipped
+# (not dropped) on a build without it, so the report says so.
+VERSIONS = ["1.2", "1.3"]
+NO_TLS13 = "this tlsterm has no TLS 1.3 (tlsterm -V: protocols: %s)" % PROTOCOLS
+
+
+def needs_tls13():
+    """A skipif mark for tests of TLS 1.3 only (pytest is imported here so
+    that the harness itself stays importable without it)."""
+    import pytest
+    return pytest.mark.skipif(not HAVE_TLS13, reason=NO_TLS13)
+
+
+def version_param(v):
+    """pytest.param for a "1.2" / "1.3" parameter, skipping 1.3 when the
+    binary has no TLS 1.3."""
+    import pytest
+    marks = [] if v != "1.3" or HAVE_TLS13 else [pytest.mark.skip(reason=NO_TLS13)]
+    return pytest.param(v, marks=marks, id="tls" + v)
+
+
+def versions():
+    """[version_param("1.2"), version_param("1.3")] for parametrize."""
+    return [version_param(v) for v in VERSIONS]
+
+
+def s_client_version_flag(v):
+    """openssl s_client's flag pinning one version."""
+    return {"1.2": "-tls1_2", "1.3": "-tls1_3"}[v]
+
+
+def ssl_version(v):
+    return {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[v]
+
+
+def pin_version(ctx, v):
+    """Makes an ssl.SSLContext speak exactly TLS version v ("1.2"/"1.3")."""
+    ctx.minimum_version = ctx.maximum_version = ssl_version(v)
+    return ctx
+
+
+def log_version(v):
+    """The tls= field of the close line for version v."""
+    return "TLSv" + v
+
+
+# The TLS 1.3 suites by their RFC 8446 names (OpenSSL's, Python's, the
+# config's `ciphersuites:`) -> the cipher= field of the close line
+# (mbedTLS's own spelling).
+SUITES13 = {
+    "TLS_AES_128_GCM_SHA256": "TLS1-3-AES-128-GCM-SHA256",
+    "TLS_AES_256_GCM_SHA384": "TLS1-3-AES-256-GCM-SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256": "TLS1-3-CHACHA20-POLY1305-SHA256",
+}
+
+
 # ---------------------------------------------------------------- waiting
 
 def wait_until(pred, timeout, what="condition", interval=0.01):

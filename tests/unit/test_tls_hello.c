@@ -123,6 +123,36 @@ test_not_a_hello(void **state)
     assert_int_equal(tls_hello_versions(buf, n), 0);
 }
 
+/* The suites are read in place; 0-RTT is seen from its extension. */
+static void
+test_suites_and_early_data(void **state)
+{
+    static const int ours13[] = { 0x1301, 0x1303, 0 }, aes256[] = { 0x1302, 0 };
+    static const int ours12[] = { 0xc02b, 0 }, none[] = { 0xcca8, 0 };
+    unsigned char buf[600];
+    struct tls_hello hl;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(tls_hello_read(openssl_tls13, HELLO_LEN, &hl), TLS_HELLO_V(4));
+    assert_int_equal(hl.n_suites, 4);       /* three TLS 1.3 suites + SCSV */
+    assert_true(tls_hello_offers_suite(&hl, ours13));
+    assert_true(tls_hello_offers_suite(&hl, aes256));
+    assert_false(tls_hello_offers_suite(&hl, ours12));
+    assert_false(hl.early_data);
+    n = build_hello(buf, 0x0303, NULL, -1, false);
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0xe);
+    assert_true(tls_hello_offers_suite(&hl, ours12));
+    assert_false(tls_hello_offers_suite(&hl, none));
+    buf[n - 4] = 0, buf[n - 3] = 42;        /* the EMS extension becomes early_data */
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0xe);
+    assert_true(hl.early_data);
+    buf[8]++;                               /* malformed: nothing is kept */
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0);
+    assert_int_equal(hl.n_suites, 0);
+    assert_false(hl.early_data);
+}
+
 static void
 test_describe(void **state)
 {
@@ -143,6 +173,7 @@ main(void)
         cmocka_unit_test(test_built_hellos),
         cmocka_unit_test(test_truncated_and_trailing),
         cmocka_unit_test(test_not_a_hello),
+        cmocka_unit_test(test_suites_and_early_data),
         cmocka_unit_test(test_describe),
     };
 
