@@ -45,6 +45,16 @@
 #define TLS_COMPAT_MAX_MINOR 3          /* TLS 1.2 */
 #endif
 
+/* Tickets carry wall-clock milliseconds between hosts (see below). */
+static inline int64_t
+tls_compat_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 #ifdef TLS_COMPAT_V3
 
 /* TLS 1.3 in 3.6 runs on PSA crypto: initialised once, before threads. */
@@ -134,15 +144,6 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
  * reboot) means nothing here, and mbedTLS's own TLS 1.3 check compares it
  * with the age the client reports.  So the sealed ticket carries wall-clock
  * time, and an opened ticket gets this host's boot clock back. */
-static inline int64_t
-tls_compat_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* On a shallow copy that only mbedtls_ssl_session_save() reads. */
 static inline void
 tls_compat_ticket_to_wall(mbedtls_ssl_session *copy)
@@ -267,15 +268,6 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
     mbedtls_rsa_pkcs1_sign((k), (rng), (prng), MBEDTLS_RSA_PRIVATE, (md), (unsigned)(hlen), \
                            (h), (sig))
 #define tls_compat_rsa_init(k) mbedtls_rsa_init((k), MBEDTLS_RSA_PKCS_V15, 0)
-
-static inline int64_t
-tls_compat_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* 2.28's session start is already wall-clock seconds (time()). */
 static inline void

@@ -123,27 +123,40 @@ cipher_strip_prefix(const char *name)
     return name + i;
 }
 
-int
-tls_cipher_id(const char *name)
+/* Both suite tables: the first column by its name, the second also with
+ * the "MBEDTLS_" of a macro name. */
+static int
+suite_id(const struct tls_cipher *t, size_t n, const char *name)
 {
     const char *bare = cipher_strip_prefix(name);
 
-    for (size_t i = 0; i < ARRAY_LEN(ciphers); i++) {
-        if (cipher_name_eq(name, ciphers[i].openssl) ||
-            cipher_name_eq(bare, ciphers[i].iana))
-            return ciphers[i].id;
+    for (size_t i = 0; i < n; i++) {
+        if (cipher_name_eq(name, t[i].openssl) || cipher_name_eq(bare, t[i].iana))
+            return t[i].id;
     }
     return 0;
+}
+
+static const char *
+suite_name(const struct tls_cipher *t, size_t n, int id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].id == id)
+            return t[i].openssl;
+    }
+    return NULL;
+}
+
+int
+tls_cipher_id(const char *name)
+{
+    return suite_id(ciphers, ARRAY_LEN(ciphers), name);
 }
 
 const char *
 tls_cipher_name(int id)
 {
-    for (size_t i = 0; i < ARRAY_LEN(ciphers); i++) {
-        if (ciphers[i].id == id)
-            return ciphers[i].openssl;
-    }
-    return NULL;
+    return suite_name(ciphers, ARRAY_LEN(ciphers), id);
 }
 
 const char *
@@ -206,22 +219,13 @@ tls_curve_defaults(void)
 int
 tls_suite13_id(const char *name)
 {
-    for (size_t i = 0; i < ARRAY_LEN(suites13); i++) {
-        if (cipher_name_eq(name, suites13[i].openssl) ||
-            cipher_name_eq(name, suites13[i].iana))
-            return suites13[i].id;
-    }
-    return 0;
+    return suite_id(suites13, ARRAY_LEN(suites13), name);
 }
 
 const char *
 tls_suite13_name(int id)
 {
-    for (size_t i = 0; i < ARRAY_LEN(suites13); i++) {
-        if (suites13[i].id == id)
-            return suites13[i].openssl;
-    }
-    return NULL;
+    return suite_name(suites13, ARRAY_LEN(suites13), id);
 }
 
 const char *
