@@ -8,6 +8,8 @@
     old = ca.issue("old", sans=[...], not_before=..., not_after=...)
     enc = leaf.encrypted_key("secret")                 # AES-256 PEM key
     rc, out, der = pki.s_client(addr, "www.example.com", "-CAfile", ca.cert)
+    pki.which([leaf, old], der)                        # "www", "old" or None
+    p = pki.client_pki(tmp_dir)                        # the client_auth tests' set
 
 Every certificate goes through `openssl ca` with a minimal config of its
 own, so serials, validity dates (-startdate / -enddate) and revocation are
@@ -22,6 +24,7 @@ import hashlib
 import os
 import ssl
 import subprocess
+import types
 
 _CA_CONF = """\
 [ ca ]
@@ -271,6 +274,36 @@ class CA:
         out = os.path.join(self.dir, name)
         openssl("ca", "-config", self.conf, "-batch", "-gencrl", "-out", out)
         return out
+
+
+# ---------------------------------------------------------------- sets
+
+def client_pki(base):
+    """The client certificates of the client_auth tests, under `base`:
+    .ca ("tlsterm test client CA") issues .alice and .bob (revoked, on
+    .crl); its intermediate .sub issues .carol (two steps below .ca);
+    .other_ca ("some other CA", not trusted) issues .mallory."""
+    p = types.SimpleNamespace()
+    p.ca = ca = CA(base, "clients", cn="tlsterm test client CA")
+    p.sub = ca.intermediate("sub", cn="tlsterm test client sub CA")
+    p.other_ca = CA(base, "other", cn="some other CA")
+    p.alice = ca.issue("alice", cn="alice", client=True)
+    p.bob = ca.issue("bob", cn="bob", client=True)              # revoked
+    p.carol = p.sub.issue("carol", cn="carol", client=True)     # via the intermediate
+    p.mallory = p.other_ca.issue("mallory", cn="mallory", client=True)
+    ca.revoke(p.bob)
+    p.crl = ca.crl()
+    return p
+
+
+def which(leaves, der):
+    """The name of the Leaf among `leaves` whose certificate is `der` (the
+    DER a client was served): None when der is None (none was served),
+    "an unknown certificate" when it is none of them."""
+    for leaf in leaves:
+        if leaf.der == der:
+            return leaf.name
+    return None if der is None else "an unknown certificate"
 
 
 # ---------------------------------------------------------------- clients

@@ -14,21 +14,7 @@ import tlsterm_harness as h
 
 @pytest.fixture(scope="module")
 def pk(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pki")
-
-    class P:
-        pass
-    p = P()
-    p.ca = ca = pki.CA(base, "clients", cn="tlsterm test client CA")
-    p.sub = ca.intermediate("sub", cn="tlsterm test client sub CA")
-    p.other_ca = pki.CA(base, "other", cn="some other CA")
-    p.alice = ca.issue("alice", cn="alice", client=True)
-    p.bob = ca.issue("bob", cn="bob", client=True)              # revoked
-    p.carol = p.sub.issue("carol", cn="carol", client=True)     # via the intermediate
-    p.mallory = p.other_ca.issue("mallory", cn="mallory", client=True)
-    ca.revoke(p.bob)
-    p.crl = ca.crl()
-    return p
+    return pki.client_pki(tmp_path_factory.mktemp("pki"))
 
 
 def auth_config(certs, pk, backend_port, mode="required", crl=True, depth=None, ca=None):
@@ -69,15 +55,6 @@ def refused(d, certs, leaf=None):
     return line
 
 
-def assert_cert_fields(line, leaf, verify):
-    assert line["client_cert"] == leaf.subject, line["line"]
-    assert line["issuer"] == leaf.ca.subject, line["line"]
-    assert line["serial"].replace(":", "").upper().lstrip("0") == leaf.serial.lstrip("0"), \
-        (line["line"], leaf.serial)
-    assert line["sha256"].replace(":", "").lower() == leaf.sha256, line["line"]
-    assert line["verify"] == verify, line["line"]
-
-
 @pytest.fixture
 def required(certs, pk, http_backend, tlsterm):
     return tlsterm(auth_config(certs, pk, http_backend.port))
@@ -86,7 +63,7 @@ def required(certs, pk, http_backend, tlsterm):
 def test_required_good_cert(certs, pk, required):
     port = get(required, certs, pk.alice)
     line = required.wait_close(port=port)
-    assert_cert_fields(line, pk.alice, "ok")
+    h.assert_client_cert(line, pk.alice, "ok")
     assert line["tls"] == "TLSv1.2"             # client_ctx pins it (TLS 1.3: test_tls13_client_auth.py)
 
 
@@ -95,7 +72,7 @@ def test_required_good_cert_curl(certs, pk, required):
                "--key", pk.alice.key, "https://localhost:%d/" % required.port()])
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     assert r.stdout == h.BODY
-    assert_cert_fields(required.wait_close(listener="https"), pk.alice, "ok")
+    h.assert_client_cert(required.wait_close(listener="https"), pk.alice, "ok")
 
 
 def test_required_advertises_ca(certs, pk, required):
@@ -108,7 +85,7 @@ def test_required_advertises_ca(certs, pk, required):
     assert r.returncode == 0, out
     names = out.split("Acceptable client certificate CA names", 1)[1].split("---", 1)[0]
     assert re.search(r"^CN ?= ?tlsterm test client CA$", names, re.M), names    # OpenSSL 3.0 | 3.5
-    assert_cert_fields(required.wait_close(listener="https"), pk.alice, "ok")
+    h.assert_client_cert(required.wait_close(listener="https"), pk.alice, "ok")
 
 
 def test_required_no_cert(certs, pk, required, http_backend):
@@ -137,7 +114,7 @@ def test_required_unrevoked_with_crl(certs, pk, required):
 def test_required_without_crl_accepts_revoked(certs, pk, http_backend, tlsterm):
     d = tlsterm(auth_config(certs, pk, http_backend.port, crl=False))
     port = get(d, certs, pk.bob)
-    assert_cert_fields(d.wait_close(port=port), pk.bob, "ok")
+    h.assert_client_cert(d.wait_close(port=port), pk.bob, "ok")
 
 
 @pytest.mark.parametrize("depth,ok", [(1, False), (2, True), (None, True)])
@@ -146,7 +123,7 @@ def test_verify_depth(certs, pk, http_backend, tlsterm, depth, ok):
     d = tlsterm(auth_config(certs, pk, http_backend.port, depth=depth))
     if ok:
         port = get(d, certs, pk.carol)
-        assert_cert_fields(d.wait_close(port=port), pk.carol, "ok")
+        h.assert_client_cert(d.wait_close(port=port), pk.carol, "ok")
     else:
         line = refused(d, certs, pk.carol)
         # a verification failure, with its reason appended
@@ -172,7 +149,7 @@ def test_optional_no_cert(certs, pk, optional):
 
 def test_optional_good_cert(certs, pk, optional):
     port = get(optional, certs, pk.alice)
-    assert_cert_fields(optional.wait_close(port=port), pk.alice, "ok")
+    h.assert_client_cert(optional.wait_close(port=port), pk.alice, "ok")
 
 
 def test_optional_untrusted_cert_proceeds(certs, pk, optional):

@@ -58,7 +58,7 @@ class HeadEcho(h.Backend):
                 return
             self.heads.append(head)
             method, target, _ = head.split(b"\r\n")[0].decode().split(" ", 2)
-            hdrs = dict(headers(head))
+            hdrs = dict(h.head_headers(head))
             self.bodies.append(await self.read_body(reader, hdrs))
             if method == "CONNECT":
                 return await self.tunnel(reader, writer, b"HTTP/1.1 200 Established\r\n\r\n")
@@ -71,20 +71,6 @@ class HeadEcho(h.Backend):
             if method != "HEAD":
                 writer.write(head)
             await writer.drain()
-
-
-def headers(head):
-    """[(lower-case name, value)] of a head, in order."""
-    out = []
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            out.append((k.strip().lower(), v.strip()))
-    return out
-
-
-def values(head, name):
-    return [v for k, v in headers(head) if k == name]
 
 
 def fwd_config(backend_port, **opts):
@@ -136,11 +122,12 @@ def test_curl_request_gets_headers_and_loses_spoofs(certs, backend, tlsterm):
          "-H", "X-Forwarded-Port: 1", "-H", "Forwarded: for=6.6.6.6",
          "-H", "X-SSL-Client-Verify: SUCCESS")
     head = b.heads[0]
-    assert values(head, "x-forwarded-for") == ["127.0.0.1"], head
-    assert values(head, "x-forwarded-proto") == ["https"], head
-    assert values(head, "x-forwarded-port") == [str(d.port())], head
-    assert values(head, "forwarded") == [] and values(head, "x-ssl-client-verify") == [], head
-    assert values(head, "host") == ["localhost:%d" % d.port()]
+    assert h.header_values(head, "x-forwarded-for") == ["127.0.0.1"], head
+    assert h.header_values(head, "x-forwarded-proto") == ["https"], head
+    assert h.header_values(head, "x-forwarded-port") == [str(d.port())], head
+    assert h.header_values(head, "forwarded") == [] and \
+        h.header_values(head, "x-ssl-client-verify") == [], head
+    assert h.header_values(head, "host") == ["localhost:%d" % d.port()]
 
 
 def test_keepalive_and_pipelined_requests_are_each_rewritten(certs, backend, tlsterm):
@@ -162,8 +149,8 @@ def test_keepalive_and_pipelined_requests_are_each_rewritten(certs, backend, tls
     assert [hd.split(b" ")[1] for hd in b.heads] == [b"/1", b"/2", b"/3", b"/4", b"/5", b"/6"]
     assert b.bodies[1] == body and b.bodies[2] == body       # bodies untouched
     for head in b.heads:
-        assert values(head, "x-forwarded-for") == ["127.0.0.1"], head
-        assert values(head, "x-forwarded-proto") == ["https"], head
+        assert h.header_values(head, "x-forwarded-for") == ["127.0.0.1"], head
+        assert h.header_values(head, "x-forwarded-proto") == ["https"], head
     assert got[3][2] == b""                                     # HEAD: no body
     assert len(b.conns) == 1
     line = d.wait_close()
@@ -178,7 +165,7 @@ def test_curl_keepalive_two_urls_one_connection(certs, backend, tlsterm):
                        capture_output=True, timeout=h.T(30))
     assert r.returncode == 0, r.stderr
     assert len(b.conns) == 1 and len(b.heads) == 2
-    assert all(values(hd, "x-forwarded-for") == ["127.0.0.1"] for hd in b.heads)
+    assert all(h.header_values(hd, "x-forwarded-for") == ["127.0.0.1"] for hd in b.heads)
 
 
 def test_trusted_client_keeps_its_chain_and_forwarded(certs, backend, tlsterm):
@@ -188,8 +175,9 @@ def test_trusted_client_keeps_its_chain_and_forwarded(certs, backend, tlsterm):
     d = tlsterm(cfg)
     curl(d, certs, "-H", "X-Forwarded-For: 203.0.113.9", "-H", "Forwarded: for=203.0.113.9")
     head = b.heads[0]
-    assert values(head, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"], head
-    assert values(head, "forwarded") == ["for=203.0.113.9, for=127.0.0.1;proto=https"], head
+    assert h.header_values(head, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"], head
+    assert h.header_values(head, "forwarded") == \
+        ["for=203.0.113.9, for=127.0.0.1;proto=https"], head
 
 
 def test_client_cert_headers(certs, backend, tlsterm, tmp_path):
@@ -202,12 +190,12 @@ def test_client_cert_headers(certs, backend, tlsterm, tmp_path):
     curl(d, certs, "--cert", alice.chain, "--key", alice.key,
          "-H", "X-SSL-Client-Subject: CN=admin")
     head = b.heads[0]
-    assert values(head, "x-ssl-client-verify") == ["SUCCESS"], head
-    assert values(head, "x-ssl-client-subject") == ["CN=alice"], head
-    assert len(values(head, "x-ssl-client-sha256")[0]) == 64
+    assert h.header_values(head, "x-ssl-client-verify") == ["SUCCESS"], head
+    assert h.header_values(head, "x-ssl-client-subject") == ["CN=alice"], head
+    assert len(h.header_values(head, "x-ssl-client-sha256")[0]) == 64
     curl(d, certs)
-    assert values(b.heads[1], "x-ssl-client-verify") == ["NONE"], b.heads[1]
-    assert values(b.heads[1], "x-ssl-client-subject") == [], b.heads[1]
+    assert h.header_values(b.heads[1], "x-ssl-client-verify") == ["NONE"], b.heads[1]
+    assert h.header_values(b.heads[1], "x-ssl-client-subject") == [], b.heads[1]
 
 
 def test_websocket_upgrade_becomes_a_tunnel(certs, backend, tlsterm):
@@ -234,7 +222,7 @@ def test_refused_upgrade_goes_on_as_http(certs, backend, tlsterm):
                   b"GET /next HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
         assert read_response(f)[0] == "HTTP/1.1 426 Upgrade Required"
         assert read_response(f)[0] == "HTTP/1.1 200 OK"
-    assert values(b.heads[1], "x-forwarded-for") == ["127.0.0.1"], b.heads[1]
+    assert h.header_values(b.heads[1], "x-forwarded-for") == ["127.0.0.1"], b.heads[1]
 
 
 def test_connect_becomes_a_tunnel_when_allowed(certs, backend, tlsterm):
@@ -245,7 +233,7 @@ def test_connect_becomes_a_tunnel_when_allowed(certs, backend, tlsterm):
         assert read_response(f)[0] == "HTTP/1.1 200 Established"
         s.sendall(b"GET / HTTP/1.1\r\n\r\n")
         assert f.read(18) == b"GET / HTTP/1.1\r\n\r\n"
-    assert values(b.heads[0], "x-forwarded-for") == ["127.0.0.1"]
+    assert h.header_values(b.heads[0], "x-forwarded-for") == ["127.0.0.1"]
 
 
 def status_of(d, certs, *args):
@@ -340,7 +328,7 @@ def test_h2_is_passed_through_and_logged_once(certs, backend, tlsterm):
             # not HTTP/2, but it shows the bytes are not rewritten
             s.sendall(b"GET /h2 HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
             read_response(f)
-    assert all(values(hd, "x-forwarded-for") == ["6.6.6.6"] for hd in b.heads)
+    assert all(h.header_values(hd, "x-forwarded-for") == ["6.6.6.6"] for hd in b.heads)
     assert len(b.heads) == 2
     notes = [ln for ln in d.log_lines() if "ALPN chose h2" in ln]
     assert len(notes) == 1, notes
@@ -384,5 +372,5 @@ def test_proxy_in_client_address_is_the_one_forwarded(certs, backend, tlsterm):
     finally:
         c.close()
     head = b.heads[0]
-    assert values(head, "x-forwarded-for") == ["203.0.113.5"], head
-    assert values(head, "x-forwarded-port") == ["443"], head
+    assert h.header_values(head, "x-forwarded-for") == ["203.0.113.5"], head
+    assert h.header_values(head, "x-forwarded-port") == ["443"], head

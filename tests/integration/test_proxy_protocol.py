@@ -121,30 +121,8 @@ def test_nginx_sees_the_client_address(certs, nginx, tlsterm, version):
                              % version), line["line"]
 
 
-class Capture(h.Backend):
-    """Reads the PROXY v2 header and the request behind it, answers 200."""
-
-    async def handle(self, reader, writer, conn):
-        head = await reader.readexactly(16)
-        body = await reader.readexactly(struct.unpack(">H", head[14:16])[0])
-        conn["header"] = head + body
-        conn["request"] = await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-
-def tlvs(blob):
-    out = {}
-    while blob:
-        t, n = blob[0], struct.unpack(">H", blob[1:3])[0]
-        out[t] = blob[3:3 + n]
-        blob = blob[3 + n:]
-    return out
-
-
 def test_v2_tlvs_carry_alpn_sni_ssl_and_unique_id(certs, backend, tlsterm):
-    cap = backend(Capture)
+    cap = backend(h.ProxyV2Capture)
     d = tlsterm(pp_config(cap.port, "v2", alpn=["http/1.1"]))
     ctx = h.client_context(certs.rsa_cert)
     ctx.set_alpn_protocols(["http/1.1"])
@@ -162,13 +140,13 @@ def test_v2_tlvs_carry_alpn_sni_ssl_and_unique_id(certs, backend, tlsterm):
     src, dst, sport, dport = struct.unpack(">4s4sHH", hdr[16:28])
     assert socket.inet_ntoa(src) == "127.0.0.1" and sport == client_port
     assert dport == d.port()
-    t = tlvs(hdr[28:])
+    t = h.proxy_tlvs(hdr[28:])
     assert t[0x01] == b"http/1.1"                           # ALPN
     assert t[0x02] == b"localhost"                          # authority (SNI)
     assert len(t[0x05]) == 16                               # unique id
     ssl_tlv = t[0x20]
     assert ssl_tlv[0] & 0x01 and not ssl_tlv[0] & 0x02      # TLS, no client cert
-    sub = tlvs(ssl_tlv[5:])
+    sub = h.proxy_tlvs(ssl_tlv[5:])
     assert sub[0x21] == h.DEFAULT_TLS.encode()
     assert b"CHACHA20" in sub[0x23] or b"GCM" in sub[0x23], sub
     assert cap.conns[0]["request"].startswith(b"GET / HTTP/1.1")

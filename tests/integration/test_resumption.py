@@ -8,26 +8,9 @@ both versions): test_tls13_resumption.py."""
 import re
 import socket
 import ssl
-import subprocess
 import time
 
 import tlsterm_harness as h
-
-
-def rand_key_line():
-    r = subprocess.run(["openssl", "rand", "-base64", "48"], capture_output=True, check=True,
-                       timeout=30)
-    line = r.stdout.decode().strip()
-    assert len(line) == 64, line
-    return line
-
-
-def key_file(path, *lines):
-    with open(path, "w") as f:
-        f.write("# tlsterm ticket keys, newest first\n")
-        for l in lines:
-            f.write(l + "\n")
-    return str(path)
 
 
 def res_config(backend_port, tls=None, workers=2):
@@ -56,12 +39,6 @@ class Client:
         return m.group(1) == "Reused", out
 
 
-def resumed_flags(d, n):
-    lines = d.wait_close(listener="https", count=n)
-    lines = [lines] if n == 1 else lines
-    return [l["resumed"] for l in lines]
-
-
 def stopped_counts(d):
     problems = d.stop()
     assert not problems, problems
@@ -81,7 +58,7 @@ def test_ticket_resumption_one_instance(certs, http_backend, tlsterm, tmp_path):
     for _ in range(3):
         reused, out = c.connect(d, reuse=True)
         assert reused, out
-    assert resumed_flags(d, 4) == ["0", "1", "1", "1"]
+    assert h.resumed_flags(d, 4) == ["0", "1", "1", "1"]
     assert stopped_counts(d) == (len(d.probe_ports) + 4, 0, 1, 3)
 
 
@@ -103,18 +80,13 @@ def test_ticket_resumption_python(certs, http_backend, tlsterm):
         assert h.http11_exchange(s2) == h.BODY
     finally:
         s2.close()
-    assert resumed_flags(d, 2) == ["0", "1"]
+    assert h.resumed_flags(d, 2) == ["0", "1"]
 
 
 def test_shared_key_file_across_instances(certs, http_backend, tlsterm, tmp_path):
-    k1, k2 = rand_key_line(), rand_key_line()
-    f1 = key_file(tmp_path / "k1.keys", k1)
-    f2 = key_file(tmp_path / "k2.keys", k2)
-    f21 = key_file(tmp_path / "k21.keys", k2, k1)       # k2 new, k1 still accepted
-    a = tlsterm(res_config(http_backend.port, tls={"tickets": {"key_file": f1}}), name="a")
-    b = tlsterm(res_config(http_backend.port, tls={"tickets": {"key_file": f1}}), name="b")
-    c = tlsterm(res_config(http_backend.port, tls={"tickets": {"key_file": f2}}), name="c")
-    n = tlsterm(res_config(http_backend.port, tls={"tickets": {"key_file": f21}}), name="n")
+    a, b, c, n = h.ticket_key_instances(
+        tlsterm, tmp_path,
+        lambda f: res_config(http_backend.port, tls={"tickets": {"key_file": f}}))
     cl = Client(certs, tmp_path)
     reused, _ = cl.connect(a)
     assert not reused
@@ -124,10 +96,10 @@ def test_shared_key_file_across_instances(certs, http_backend, tlsterm, tmp_path
     assert not reused, "a session resumed on an instance with another key:\n" + out
     reused, out = cl.connect(n, reuse=True)
     assert reused, "an older key (second line of the key file) was not accepted:\n" + out
-    assert resumed_flags(a, 1) == ["0"]
-    assert resumed_flags(b, 1) == ["1"]
-    assert resumed_flags(c, 1) == ["0"]
-    assert resumed_flags(n, 1) == ["1"]
+    assert h.resumed_flags(a, 1) == ["0"]
+    assert h.resumed_flags(b, 1) == ["1"]
+    assert h.resumed_flags(c, 1) == ["0"]
+    assert h.resumed_flags(n, 1) == ["1"]
     # the newest key (first line) encrypts: n's tickets do not open on a
     cl2 = Client(certs, tmp_path, "sess2")
     assert not cl2.connect(n)[0]
@@ -136,7 +108,7 @@ def test_shared_key_file_across_instances(certs, http_backend, tlsterm, tmp_path
 
 
 def test_bad_key_file_is_a_config_error(certs, tmp_path):
-    bad = key_file(tmp_path / "bad.keys", "c2hvcnQ=")    # base64 of "short"
+    bad = h.ticket_key_file(tmp_path / "bad.keys", "c2hvcnQ=")   # base64 of "short"
     cfg = res_config(h.free_port(), tls={"tickets": {"key_file": bad}})
     cfg["listeners"][0]["certificates"] = [{"cert": certs.rsa_cert, "key": certs.rsa_key}]
     p = str(tmp_path / "t.yaml")
@@ -154,7 +126,7 @@ def test_session_id_resumption_without_tickets(certs, http_backend, tlsterm, tmp
     for _ in range(3):         # two workers: the cache is shared between them
         reused, out = c.connect(d, reuse=True, opts=["-no_ticket"])
         assert reused, out
-    assert resumed_flags(d, 4) == ["0", "1", "1", "1"]
+    assert h.resumed_flags(d, 4) == ["0", "1", "1", "1"]
 
 
 def test_server_sends_no_ticket_when_disabled(certs, http_backend, tlsterm, tmp_path):
@@ -176,7 +148,7 @@ def test_no_resumption_without_tickets_and_cache(certs, http_backend, tlsterm, t
     for _ in range(2):
         reused, out = c.connect(d, reuse=True)
         assert not reused, out
-    assert resumed_flags(d, 3) == ["0", "0", "0"]
+    assert h.resumed_flags(d, 3) == ["0", "0", "0"]
     assert stopped_counts(d) == (len(d.probe_ports) + 3, 0, 3, 0)
 
 
@@ -210,7 +182,7 @@ def test_ticket_key_rotation(certs, http_backend, tlsterm, tmp_path):
     reused, out = c.connect(d, reuse=True)
     assert reused, "a ticket sealed before the rotation did not resume:\n" + out
     assert c2.connect(d, reuse=True)[0]
-    assert resumed_flags(d, 4) == ["0", "0", "1", "1"]
+    assert h.resumed_flags(d, 4) == ["0", "0", "1", "1"]
     assert len(re.findall(r"session ticket key rotated", d.log())) == 1, d.log_tail()
     assert stopped_counts(d) == (len(d.probe_ports) + 4, 0, 2, 2)
 
@@ -232,4 +204,4 @@ def test_ticket_lifetime_expiry(certs, http_backend, tlsterm, tmp_path):
     # the client did offer its ticket: the server is the one refusing it
     hello = out.split("ServerHello", 1)[0]
     assert re.search(r"extension_type=session_ticket\(35\), length=[1-9]", hello), hello
-    assert resumed_flags(d, 2) == ["0", "0"]
+    assert h.resumed_flags(d, 2) == ["0", "0"]

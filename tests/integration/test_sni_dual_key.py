@@ -38,16 +38,7 @@ def pk(tmp_path_factory):
 
 @pytest.fixture
 def daemon(pk, http_backend, tlsterm):
-    l = {"name": "https", "listen": ["127.0.0.1:%d" % h.free_port()],
-         "certificates": [leaf.entry() for leaf in pk.all], "backend": "app"}
-    return tlsterm(h.config([l], {"app": http_backend.port}))
-
-
-def served(pk, der):
-    for leaf in pk.all:
-        if leaf.der == der:
-            return leaf.name
-    return repr(der and der[:16])
+    return tlsterm(h.one_listener(http_backend.port, cert=[leaf.entry() for leaf in pk.all]))
 
 
 @pytest.mark.parametrize("sni,opts,want,kex", [
@@ -66,7 +57,7 @@ def test_key_type_follows_client(pk, daemon, sni, opts, want, kex):
     rc, out, leaf = pki.s_client(daemon.addr(), sni, "-CAfile", pk.ca.cert,
                                  "-verify_return_error", "-tls1_2", *opts, timeout=h.T(30))
     assert rc == 0, out
-    assert served(pk, leaf) == want, out
+    assert pki.which(pk.all, leaf) == want, out
     assert "Cipher is %s" % kex in out or ", Cipher is %s" % kex in out, out
     line = daemon.wait_close(listener="https")
     assert line["cipher"].startswith("TLS-" + kex), line["line"]
@@ -79,7 +70,7 @@ def test_ecdsa_only_name_refuses_rsa_only_client(pk, daemon):
     rc, out, leaf = pki.s_client(daemon.addr(), "other.test", "-CAfile", pk.ca.cert,
                                  "-tls1_2", *RSA_ONLY_CIPHER, timeout=h.T(30))
     assert rc != 0, out
-    assert leaf is None, "served %s" % served(pk, leaf)
+    assert leaf is None, "served %s" % pki.which(pk.all, leaf)
     line = daemon.wait_close(listener="https")
     assert line["reason"].startswith("handshake failed"), line["line"]
 

@@ -29,23 +29,13 @@ def pk(tmp_path_factory):
     return p
 
 
-def which(pk, der):
-    for leaf in pk.all:
-        if leaf.der == der:
-            return leaf.name
-    return None if der is None else "an unknown certificate"
-
-
-def sni_listener(pk, port, **extra):
-    l = {"name": "https", "listen": ["127.0.0.1:%d" % port],
-         "certificates": [leaf.entry() for leaf in pk.all], "backend": "app"}
-    l.update(extra)
-    return l
+def sni_config(pk, backend_port, **opts):
+    return h.one_listener(backend_port, cert=[leaf.entry() for leaf in pk.all], opts=opts)
 
 
 @pytest.fixture
 def daemon(pk, http_backend, tlsterm):
-    return tlsterm(h.config([sni_listener(pk, h.free_port())], {"app": http_backend.port}))
+    return tlsterm(sni_config(pk, http_backend.port))
 
 
 CASES = [
@@ -74,7 +64,7 @@ def test_sni_selects_certificate(pk, daemon):
         rc, out, leaf = pki.s_client(daemon.addr(), sni, "-CAfile", pk.ca.cert,
                                      timeout=h.T(30))
         assert rc == 0, "SNI %r: s_client failed:\n%s" % (sni, out)
-        got[sni] = which(pk, leaf)
+        got[sni] = pki.which(pk.all, leaf)
     wrong = {sni: (got[sni], want) for sni, want in CASES if got[sni] != want}
     assert not wrong, "SNI -> (served, expected): %r" % wrong
     lines = daemon.wait_close(listener="https", count=len(CASES))
@@ -100,8 +90,7 @@ def test_sni_python_client_verifies(pk, daemon):
 
 @pytest.fixture
 def strict(pk, http_backend, tlsterm):
-    return tlsterm(h.config([sni_listener(pk, h.free_port(), sni_strict=True)],
-                            {"app": http_backend.port}))
+    return tlsterm(sni_config(pk, http_backend.port, sni_strict=True))
 
 
 def test_sni_strict_known_name(pk, strict):
@@ -110,7 +99,7 @@ def test_sni_strict_known_name(pk, strict):
         rc, out, leaf = pki.s_client(strict.addr(), sni, "-CAfile", pk.ca.cert,
                                      "-verify_return_error", timeout=h.T(30))
         assert rc == 0, out
-        assert which(pk, leaf) == want, (sni, which(pk, leaf))
+        assert pki.which(pk.all, leaf) == want, (sni, pki.which(pk.all, leaf))
         assert "Verify return code: 0 (ok)" in out
     lines = strict.wait_close(listener="https", count=3)
     assert all(d["reason"] != "" and not d["reason"].startswith("handshake failed")

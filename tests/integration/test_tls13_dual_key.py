@@ -40,16 +40,7 @@ def pk(tmp_path_factory):
 
 @pytest.fixture
 def daemon(pk, http_backend, tlsterm):
-    l = {"name": "https", "listen": ["127.0.0.1:%d" % h.free_port()],
-         "certificates": [leaf.entry() for leaf in pk.all], "backend": "app"}
-    return tlsterm(h.config([l], {"app": http_backend.port}))
-
-
-def served(pk, der):
-    for leaf in pk.all:
-        if leaf.der == der:
-            return leaf.name
-    return repr(der and der[:16])
+    return tlsterm(h.one_listener(http_backend.port, cert=[leaf.entry() for leaf in pk.all]))
 
 
 @pytest.mark.parametrize("version", h.versions())
@@ -69,7 +60,7 @@ def test_certificate_follows_sigalgs(pk, daemon, version, sni, sigalgs, want):
                                  "-sigalgs", algs, timeout=h.T(30))
     assert rc == 0, out
     assert "New, %s, " % h.log_version(version) in out, out
-    assert served(pk, leaf) == want, out
+    assert pki.which(pk.all, leaf) == want, out
     line = daemon.wait_close(listener="https")
     assert line["tls"] == h.log_version(version), line["line"]
     assert line["sni"] == (sni or "-"), line["line"]
@@ -84,7 +75,7 @@ def test_ecdsa_only_name_refuses_rsa_only_client(pk, daemon, version):
                                  h.s_client_version_flag(version), "-sigalgs", RSA_ONLY[version],
                                  timeout=h.T(30))
     assert rc != 0, out
-    assert leaf is None, "served %s" % served(pk, leaf)
+    assert leaf is None, "served %s" % pki.which(pk.all, leaf)
     assert "alert handshake failure" in out, out
     line = daemon.wait_close(listener="https")
     assert line["reason"].startswith("handshake failed"), line["line"]

@@ -5,7 +5,6 @@ names it, the client-certificate flag, verify result and CN) and, with
 forwarded_headers and client_cert_headers, the X-SSL-Client-* headers of
 a client certificate sent in TLS 1.3's post-ServerHello flight."""
 
-import asyncio
 import socket
 import struct
 
@@ -21,45 +20,6 @@ V = pytest.mark.parametrize("version", h.versions())
 def pk(tmp_path_factory):
     ca = pki.CA(tmp_path_factory.mktemp("pki"), "clients", cn="headers test CA")
     return ca, ca.issue("alice", cn="alice", client=True)
-
-
-class ProxyCapture(h.Backend):
-    """Reads the PROXY v2 header and the request behind it, answers 200."""
-
-    async def handle(self, reader, writer, conn):
-        head = await reader.readexactly(16)
-        body = await reader.readexactly(struct.unpack(">H", head[14:16])[0])
-        conn["header"] = head + body
-        conn["request"] = await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-        await writer.drain()
-
-
-class Heads(h.Backend):
-    """Answers each HTTP/1.1 request 200; records the heads it got."""
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.heads = []
-
-    async def handle(self, reader, writer, conn):
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                return
-            self.heads.append(head)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-
-
-def tlvs(blob):
-    out = {}
-    while blob:
-        t, n = blob[0], struct.unpack(">H", blob[1:3])[0]
-        out[t] = blob[3:3 + n]
-        blob = blob[3 + n:]
-    return out
 
 
 def pp_get(d, certs, version, leaf=None):
@@ -91,15 +51,15 @@ def ssl_tlv(conn, d, port):
     assert hdr[:12] == b"\r\n\r\n\x00\r\nQUIT\n" and hdr[12] == 0x21, hdr[:16]
     src, _, sport, dport = struct.unpack(">4s4sHH", hdr[16:28])
     assert (socket.inet_ntoa(src), sport, dport) == ("127.0.0.1", port, d.port())
-    t = tlvs(hdr[28:])
+    t = h.proxy_tlvs(hdr[28:])
     assert t[0x01] == b"http/1.1" and t[0x02] == b"localhost", t
     s = t[0x20]
-    return s[0], struct.unpack(">I", s[1:5])[0], tlvs(s[5:])
+    return s[0], struct.unpack(">I", s[1:5])[0], h.proxy_tlvs(s[5:])
 
 
 @V
 def test_v2_ssl_tlv(pk, certs, backend, tlsterm, version):
-    cap = backend(ProxyCapture)
+    cap = backend(h.ProxyV2Capture)
     d = tlsterm(pp_config(pk, cap.port))
     port = pp_get(d, certs, version)
     cap.wait_conns(1)
@@ -116,7 +76,7 @@ def test_v2_ssl_tlv(pk, certs, backend, tlsterm, version):
 @V
 def test_v2_ssl_tlv_client_certificate(pk, certs, backend, tlsterm, version):
     ca, alice = pk
-    cap = backend(ProxyCapture)
+    cap = backend(h.ProxyV2Capture)
     d = tlsterm(pp_config(pk, cap.port, client_auth=True))
     port = pp_get(d, certs, version, alice)
     cap.wait_conns(1)
@@ -129,18 +89,10 @@ def test_v2_ssl_tlv_client_certificate(pk, certs, backend, tlsterm, version):
     assert (line["client_cert"], line["verify"]) == ("CN=alice", "ok"), line["line"]
 
 
-def header_values(head, name):
-    out = []
-    for l in head.decode("latin-1").split("\r\n")[1:]:
-        if ":" in l and l.split(":", 1)[0].strip().lower() == name:
-            out.append(l.split(":", 1)[1].strip())
-    return out
-
-
 @V
 def test_x_ssl_client_headers(pk, certs, backend, tlsterm, version):
     ca, alice = pk
-    b = backend(Heads)
+    b = backend(h.HeadRecorder)
     cfg = h.one_listener(b.port)
     cfg["backends"]["app"].update({"forwarded_headers": True, "client_cert_headers": True})
     cfg["listeners"][0]["client_auth"] = {"mode": "optional", "ca": ca.cert}
@@ -151,14 +103,14 @@ def test_x_ssl_client_headers(pk, certs, backend, tlsterm, version):
                "--key", alice.key, "-H", "X-SSL-Client-Subject: CN=admin", url])
     assert r.returncode == 0 and r.stdout == b"ok", r.stderr.decode(errors="replace")
     head = b.heads[0]
-    assert header_values(head, "x-ssl-client-verify") == ["SUCCESS"], head
-    assert header_values(head, "x-ssl-client-subject") == ["CN=alice"], head      # not spoofed
-    assert header_values(head, "x-ssl-client-sha256") == [alice.sha256], head
-    assert header_values(head, "x-forwarded-proto") == ["https"], head
+    assert h.header_values(head, "x-ssl-client-verify") == ["SUCCESS"], head
+    assert h.header_values(head, "x-ssl-client-subject") == ["CN=alice"], head      # not spoofed
+    assert h.header_values(head, "x-ssl-client-sha256") == [alice.sha256], head
+    assert h.header_values(head, "x-forwarded-proto") == ["https"], head
     line = d.wait_close(listener="https")
     assert (line["tls"], line["client_cert"]) == (h.log_version(version), "CN=alice"), \
         line["line"]
     r = h.run(["curl", "-sS", *pin, "--cacert", certs.rsa_cert, url])
     assert r.returncode == 0, r.stderr.decode(errors="replace")
-    assert header_values(b.heads[1], "x-ssl-client-verify") == ["NONE"], b.heads[1]
-    assert header_values(b.heads[1], "x-ssl-client-subject") == [], b.heads[1]
+    assert h.header_values(b.heads[1], "x-ssl-client-verify") == ["NONE"], b.heads[1]
+    assert h.header_values(b.heads[1], "x-ssl-client-subject") == [], b.heads[1]

@@ -21,20 +21,6 @@ import tlsterm_harness as h
 REQUEST = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 
 
-def rand_key_line():
-    r = subprocess.run(["openssl", "rand", "-base64", "48"], capture_output=True, check=True,
-                       timeout=30)
-    return r.stdout.decode().strip()
-
-
-def key_file(path, *lines):
-    with open(path, "w") as f:
-        f.write("# tlsterm ticket keys, newest first\n")
-        for l in lines:
-            f.write(l + "\n")
-    return str(path)
-
-
 def res_config(backend_port, key=None, name="https"):
     tls = {"tickets": {"key_file": key}} if key else None
     return h.one_listener(backend_port, tls=tls, name=name)
@@ -69,12 +55,6 @@ class Client:
         return m.group(1) == "Reused", out
 
 
-def resumed_flags(d, n):
-    lines = d.wait_close(listener="https", count=n)
-    lines = [lines] if n == 1 else lines
-    return [l["resumed"] for l in lines]
-
-
 V = pytest.mark.parametrize("version", h.versions())
 
 
@@ -90,7 +70,7 @@ def test_ticket_issued_and_resumed(certs, http_backend, tlsterm, tmp_path, versi
     for _ in range(3):
         reused, out = c.connect(d, reuse=True)
         assert reused, "the ticket did not resume:\n" + out
-    assert resumed_flags(d, 4) == ["0", "1", "1", "1"]
+    assert h.resumed_flags(d, 4) == ["0", "1", "1", "1"]
     lines = d.close_lines(listener="https")
     assert {l["tls"] for l in lines} == {h.log_version(version)}, [l["line"] for l in lines]
     problems = d.stop()
@@ -122,19 +102,13 @@ def test_python_resumes(certs, http_backend, tlsterm, version):
         assert h.http11_exchange(s2) == h.BODY
     finally:
         s2.close()
-    assert resumed_flags(d, 2) == ["0", "1"]
+    assert h.resumed_flags(d, 2) == ["0", "1"]
 
 
 @V
 def test_shared_key_file_across_instances(certs, http_backend, tlsterm, tmp_path, version):
-    k1, k2 = rand_key_line(), rand_key_line()
-    f1 = key_file(tmp_path / "k1.keys", k1)
-    f2 = key_file(tmp_path / "k2.keys", k2)
-    f21 = key_file(tmp_path / "k21.keys", k2, k1)       # k2 new, k1 still accepted
-    a = tlsterm(res_config(http_backend.port, f1), name="a")
-    b = tlsterm(res_config(http_backend.port, f1), name="b")
-    c = tlsterm(res_config(http_backend.port, f2), name="c")
-    n = tlsterm(res_config(http_backend.port, f21), name="n")
+    a, b, c, n = h.ticket_key_instances(tlsterm, tmp_path,
+                                        lambda f: res_config(http_backend.port, f))
     cl = Client(certs, tmp_path, version)
     assert not cl.connect(a)[0]
     reused, out = cl.connect(b, reuse=True)
@@ -143,7 +117,7 @@ def test_shared_key_file_across_instances(certs, http_backend, tlsterm, tmp_path
     assert not reused, "a ticket resumed on an instance with another key:\n" + out
     reused, out = cl.connect(n, reuse=True)
     assert reused, "an older key (second line of the key file) was not accepted:\n" + out
-    assert [resumed_flags(x, 1) for x in (a, b, c, n)] == [["0"], ["1"], ["0"], ["1"]]
+    assert [h.resumed_flags(x, 1) for x in (a, b, c, n)] == [["0"], ["1"], ["0"], ["1"]]
     # the first line seals: n's tickets do not open on a (k1), do on c (k2)
     cl2 = Client(certs, tmp_path, version, "sess2")
     assert not cl2.connect(n)[0]
@@ -172,7 +146,7 @@ def test_shared_key_file_across_hosts(certs, http_backend, tlsterm, tmp_path, ve
     """A fleet shares the key file, not the boot time: an instance in a
     time namespace (CLOCK_BOOTTIME and CLOCK_MONOTONIC ten days ahead)
     resumes the tickets of one outside it, and the other way round."""
-    f1 = key_file(tmp_path / "k1.keys", rand_key_line())
+    f1 = h.ticket_key_file(tmp_path / "k1.keys", h.ticket_key_line())
     here = tlsterm(res_config(http_backend.port, f1), name="here")
     there = tlsterm(res_config(http_backend.port, f1), name="there", wrapper=OTHER_HOST)
     cl = Client(certs, tmp_path, version)
@@ -183,8 +157,8 @@ def test_shared_key_file_across_hosts(certs, http_backend, tlsterm, tmp_path, ve
     assert not cl2.connect(there)[0]
     reused, out = cl2.connect(here, reuse=True)
     assert reused, "a ticket made on the other host did not resume here:\n" + out
-    assert resumed_flags(here, 2) == ["0", "1"]
-    assert resumed_flags(there, 2) == ["1", "0"]
+    assert h.resumed_flags(here, 2) == ["0", "1"]
+    assert h.resumed_flags(there, 2) == ["1", "0"]
 
 
 @V
@@ -192,16 +166,16 @@ def test_key_rotation_by_reload(certs, http_backend, tlsterm, tmp_path, version)
     """The operator's rotation: the key file gets a new first line, the
     old key moves to the second, SIGHUP.  Tickets from before still
     resume; new ones are sealed with the new key."""
-    k1, k2 = rand_key_line(), rand_key_line()
-    path = key_file(tmp_path / "ticket.keys", k1)
+    k1, k2 = h.ticket_key_line(), h.ticket_key_line()
+    path = h.ticket_key_file(tmp_path / "ticket.keys", k1)
     d = tlsterm(res_config(http_backend.port, path))
-    only_k1 = tlsterm(res_config(http_backend.port, key_file(tmp_path / "k1.keys", k1)),
+    only_k1 = tlsterm(res_config(http_backend.port, h.ticket_key_file(tmp_path / "k1.keys", k1)),
                       name="only_k1")
-    only_k2 = tlsterm(res_config(http_backend.port, key_file(tmp_path / "k2.keys", k2)),
+    only_k2 = tlsterm(res_config(http_backend.port, h.ticket_key_file(tmp_path / "k2.keys", k2)),
                       name="only_k2")
     old = Client(certs, tmp_path, version, "old")
     assert not old.connect(d)[0]
-    key_file(path, k2, k1)
+    h.ticket_key_file(path, k2, k1)
     d.reload()
     reused, out = old.connect(d, reuse=True, save=False)
     assert reused, "a ticket sealed before the rotation did not resume after it:\n" + out
@@ -212,7 +186,7 @@ def test_key_rotation_by_reload(certs, http_backend, tlsterm, tmp_path, version)
     assert not new2.connect(d)[0]                   # a full handshake: a ticket sealed with k2
     assert new2.connect(only_k2, reuse=True)[0], "the new first key does not seal"
     assert not new2.connect(only_k1, reuse=True)[0]
-    assert resumed_flags(d, 4) == ["0", "1", "1", "0"]
+    assert h.resumed_flags(d, 4) == ["0", "1", "1", "0"]
 
 
 @V
@@ -227,4 +201,4 @@ def test_lifetime_over_seven_days_is_capped(certs, http_backend, tlsterm, tmp_pa
     assert "TLS session ticket lifetime hint: 604800 (seconds)" in out, out
     reused, out = c.connect(d, reuse=True)
     assert reused, "the ticket did not resume:\n" + out
-    assert resumed_flags(d, 2) == ["0", "1"]
+    assert h.resumed_flags(d, 2) == ["0", "1"]

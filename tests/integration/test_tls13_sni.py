@@ -29,18 +29,8 @@ def pk(tmp_path_factory):
     return p
 
 
-def which(pk, der):
-    for leaf in pk.all:
-        if leaf.der == der:
-            return leaf.name
-    return None if der is None else "an unknown certificate"
-
-
-def sni_config(pk, backend_port, **extra):
-    l = {"name": "https", "listen": ["127.0.0.1:%d" % h.free_port()],
-         "certificates": [leaf.entry() for leaf in pk.all], "backend": "app"}
-    l.update(extra)
-    return h.config([l], {"app": backend_port})
+def sni_config(pk, backend_port, **opts):
+    return h.one_listener(backend_port, cert=[leaf.entry() for leaf in pk.all], opts=opts)
 
 
 CASES = [
@@ -63,8 +53,8 @@ def test_sni_selects_certificate(pk, http_backend, tlsterm, version):
                                      h.s_client_version_flag(version), timeout=h.T(30))
         assert rc == 0, "SNI %r: s_client failed:\n%s" % (sni, out)
         assert "New, %s, " % h.log_version(version) in out, out
-        if which(pk, leaf) != want:
-            wrong[sni] = (which(pk, leaf), want)
+        if pki.which(pk.all, leaf) != want:
+            wrong[sni] = (pki.which(pk.all, leaf), want)
     assert not wrong, "SNI -> (served, expected): %r" % wrong
     lines = d.wait_close(listener="https", count=len(CASES))
     assert sorted(l["sni"] for l in lines) == sorted("-" if s is None else s for s, _ in CASES)
@@ -96,7 +86,7 @@ def test_sni_strict(pk, http_backend, tlsterm, version):
         rc, out, leaf = pki.s_client(d.addr(), sni, "-CAfile", pk.ca.cert, flag,
                                      "-verify_return_error", timeout=h.T(30))
         assert rc == 0, out
-        assert which(pk, leaf) == want, (sni, which(pk, leaf))
+        assert pki.which(pk.all, leaf) == want, (sni, pki.which(pk.all, leaf))
     ok = d.wait_close(listener="https", count=3)
     assert all(l["tls"] == h.log_version(version) for l in ok), [l["line"] for l in ok]
     for n, sni in enumerate(["unknown.test", "a.b.example.org", None], start=4):

@@ -22,6 +22,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -261,11 +262,14 @@ def config(listeners, backends, workers=2, log_level="debug", timeouts=None,
     return cfg
 
 
-def one_listener(backend_port, cert="rsa", name="https", **kw):
+def one_listener(backend_port, cert="rsa", name="https", opts=None, **kw):
     """The common case: listener `name` on a fresh 127.0.0.1 port in front
-    of backend "app" on backend_port."""
-    return config([listener(name, free_port(), "app", cert=(cert,))],
-                  {"app": backend_port}, **kw)
+    of backend "app" on backend_port.  cert: a kind ("rsa", "ec") or a list
+    of `certificates:` entries (pki.Leaf.entry()); opts: more keys of the
+    listener entry (sni_strict, alpn, ...); **kw: config()'s."""
+    l = listener(name, free_port(), "app", cert=(cert,) if isinstance(cert, str) else cert)
+    l.update(opts or {})
+    return config([l], {"app": backend_port}, **kw)
 
 
 # ---------------------------------------------------------------- log parsing
@@ -292,6 +296,24 @@ def parse_kv(text):
 
 def client_port(d):
     return int(d["client"].rsplit(":", 1)[1])
+
+
+def resumed_flags(d, n):
+    """The resumed= fields of the first n close lines of listener "https"."""
+    lines = d.wait_close(listener="https", count=n)
+    lines = [lines] if n == 1 else lines
+    return [l["resumed"] for l in lines]
+
+
+def assert_client_cert(line, leaf, verify):
+    """The client-certificate fields of a close line name pki.Leaf `leaf`
+    (subject, issuer, serial, SHA-256) and its verify result is `verify`."""
+    assert line["client_cert"] == leaf.subject, line["line"]
+    assert line["issuer"] == leaf.ca.subject, line["line"]
+    assert line["serial"].replace(":", "").upper().lstrip("0") == leaf.serial.lstrip("0"), \
+        (line["line"], leaf.serial)
+    assert line["sha256"].replace(":", "").lower() == leaf.sha256, line["line"]
+    assert line["verify"] == verify, line["line"]
 
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
@@ -812,6 +834,74 @@ class Firehose(Backend):
             await writer.drain()
 
 
+class HeadRecorder(Backend):
+    """Records the head of every HTTP request it gets in self.heads (in
+    arrival order, with a partial head cut short by EOF) and answers each
+    with answer(head) -> (response bytes, keep the connection open); by
+    default a keep-alive 200 with body "ok"."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.heads = []
+
+    def answer(self, head):
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True
+
+    async def handle(self, reader, writer, conn):
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as e:
+                if e.partial:
+                    self.heads.append(e.partial)
+                return
+            self.heads.append(head)
+            resp, keep = self.answer(head)
+            writer.write(resp)
+            await writer.drain()
+            if not keep:
+                return
+
+
+def head_headers(head):
+    """[(lower-case name, value)] of an HTTP head, in order."""
+    out = []
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out.append((k.strip().lower(), v.strip()))
+    return out
+
+
+def header_values(head, name):
+    """The values of header `name` (lower case) in an HTTP head, in order."""
+    return [v for k, v in head_headers(head) if k == name]
+
+
+class ProxyV2Capture(Backend):
+    """Reads the PROXY v2 header (conn["header"]) and the request head
+    behind it (conn["request"]), answers 200 and closes."""
+
+    async def handle(self, reader, writer, conn):
+        head = await reader.readexactly(16)
+        body = await reader.readexactly(struct.unpack(">H", head[14:16])[0])
+        conn["header"] = head + body
+        conn["request"] = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+
+def proxy_tlvs(blob):
+    """{type: value} of a run of PROXY v2 TLVs."""
+    out = {}
+    while blob:
+        t, n = blob[0], struct.unpack(">H", blob[1:3])[0]
+        out[t] = blob[3:3 + n]
+        blob = blob[3 + n:]
+    return out
+
+
 # ---------------------------------------------------------------- clients
 
 def client_context(cafile, **kw):
@@ -1012,6 +1102,37 @@ def client_hello(server_hostname="localhost"):
     hello = out.read()
     assert hello[0] == 0x16 and len(hello) > 100, hello[:16]
     return hello
+
+
+def ticket_key_line():
+    """A fresh line for a `tls.tickets.key_file` (48 random bytes, base64)."""
+    r = subprocess.run(["openssl", "rand", "-base64", "48"], capture_output=True, check=True,
+                       timeout=30)
+    line = r.stdout.decode().strip()
+    assert len(line) == 64, line
+    return line
+
+
+def ticket_key_file(path, *lines):
+    """Writes a ticket key file (a comment, then `lines`, newest first);
+    returns its path as a string."""
+    with open(path, "w") as f:
+        f.write("# tlsterm ticket keys, newest first\n")
+        for l in lines:
+            f.write(l + "\n")
+    return str(path)
+
+
+def ticket_key_instances(tlsterm, tmp_path, config):
+    """Daemons a, b (key file [k1]), c ([k2]) and n ([k2, k1]: k2 new, k1
+    still accepted), started in that order by the `tlsterm` fixture;
+    config(key file path) is the config of each."""
+    k1, k2 = ticket_key_line(), ticket_key_line()
+    f1 = ticket_key_file(tmp_path / "k1.keys", k1)
+    f2 = ticket_key_file(tmp_path / "k2.keys", k2)
+    f21 = ticket_key_file(tmp_path / "k21.keys", k2, k1)
+    return [tlsterm(config(f), name=name) for name, f in (("a", f1), ("b", f1), ("c", f2),
+                                                           ("n", f21))]
 
 
 def run(cmd, input=None, timeout=None, **kw):
