@@ -5,7 +5,12 @@ Driven by tests/bench/run.sh (see docs/performance.md, which this script
 regenerates, for the method).  Loopback only; every process it starts is
 stopped by PID when it exits, also on failure or Ctrl-C.
 
-usage: bench.py [--quick] [TLSTERM_BIN]
+usage: bench.py [--quick] [--tls 1.2|1.3] [TLSTERM_BIN]
+
+--tls 1.2 (the default): all three proxies and tlsload TLS 1.2 only; writes
+docs/performance.md and tests/bench/results/latest.tsv.
+--tls 1.3: TLS 1.3 only (tlsterm must be built against mbedTLS 3.6); writes
+docs/performance-tls13.md and tests/bench/results/latest-tls13.tsv.
 """
 import argparse
 import datetime
@@ -29,6 +34,7 @@ PROXY_CPU = "0"    # proxies run here ...
 OTHER_CPU = "1"    # ... clients and nginx here (see docs/performance.md)
 PROXIES = ["tlsterm", "hitch", "haproxy"]
 NOFILE = 20000     # RLIMIT_NOFILE for everything started; raised in main()
+TLS = "1.2"        # protocol version under test (--tls)
 
 started = []       # Popen objects, stopped in cleanup()
 saved_sysctl = {}
@@ -304,13 +310,22 @@ listeners:
 backends:
   app: {servers: ["127.0.0.1:%d"]}
 """ % (q, c, k, backend))
+    if TLS == "1.3":
+        with open(yml, "a") as f:
+            f.write('tls: {min_version: "1.3"}\n')
+    elif has_tls13(tlsterm):
+        # an mbedTLS 3.6 build offers TLS 1.3 by default, which wrk and curl
+        # would take while hitch and HAProxy are held to 1.2 (a 2.28 build
+        # has only 1.2: its configuration stays as it always was)
+        with open(yml, "a") as f:
+            f.write('tls: {max_version: "1.2"}\n')
     p = spawn(pinned(PROXY_CPU, [tlsterm, "-c", yml]), stdout=subprocess.DEVNULL,
               stderr=open("%s/tlsterm-%s.log" % (tmp, tag), "w"))
     procs["tlsterm"] = (p, q)
     # hitch
     q = free_port()
     p = spawn(pinned(PROXY_CPU, ["hitch", "--backend=[127.0.0.1]:%d" % backend, "--frontend=[127.0.0.1]:%d" % q,
-                                 "--workers=2", "--tls-protos=TLSv1.2", "--daemon=off", "--backlog=4096",
+                                 "--workers=2", "--tls-protos=TLSv%s" % TLS, "--daemon=off", "--backlog=4096",
                                  "--ocsp-dir=%s" % tmp, "--log-level=1",
                                  "--user=nobody", "--group=nogroup", pem]),
               stdout=subprocess.DEVNULL, stderr=open("%s/hitch-%s.log" % (tmp, tag), "w"))
@@ -328,11 +343,11 @@ defaults
   timeout client 600s
   timeout server 600s
 frontend f
-  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2
+  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv%s ssl-max-ver TLSv%s
   default_backend b
 backend b
   server s 127.0.0.1:%d
-""" % (NOFILE // 2 - 100, q, pem, backend))
+""" % (NOFILE // 2 - 100, q, pem, TLS, TLS, backend))
     p = spawn(pinned(PROXY_CPU, ["haproxy", "-db", "-f", cfg]), stdout=subprocess.DEVNULL,
               stderr=open("%s/haproxy-%s.log" % (tmp, tag), "w"))
     procs["haproxy"] = (p, q)
@@ -346,6 +361,17 @@ backend b
     return procs
 
 
+def has_tls13(tlsterm):
+    """whether this tlsterm build has TLS 1.3 (`tlsterm -V` lists it)"""
+    if tlsterm not in _tls13_cache:
+        r = run([tlsterm, "-V"], 10)
+        _tls13_cache[tlsterm] = "TLS 1.3" in r.stdout + r.stderr
+    return _tls13_cache[tlsterm]
+
+
+_tls13_cache = {}
+
+
 # --------------------------------------------------------------------- tests
 def kv(line):
     return dict(x.split("=", 1) for x in line.split() if "=" in x)
@@ -353,7 +379,8 @@ def kv(line):
 
 def test_handshakes(tlsload, proc, port, secs, resume):
     cpu0 = tree_cpu(proc.pid)
-    argv = [tlsload, "hs", "-p", str(port), "-c", "32", "-d", str(secs)] + (["-r"] if resume else [])
+    argv = [tlsload, "hs", "-p", str(port), "-c", "32", "-d", str(secs)] + (["-r"] if resume else []) + \
+        (["-3"] if TLS == "1.3" else [])
     r = run(pinned(OTHER_CPU, argv), timeout=secs + 60)
     cpu1 = tree_cpu(proc.pid)
     line = [l for l in r.stdout.splitlines() if l.startswith("DONE")]
@@ -369,7 +396,7 @@ def test_handshakes(tlsload, proc, port, secs, resume):
         "client_cpu_pct": float(d["client_cpu_s"]) / secs_m * 100,
         "errors": int(d["err"]),
         "resumed_pct": int(d["resumed"]) / ok * 100 if ok else 0.0,
-        "_cipher": d["cipher"], "_group": d["group"],
+        "_cipher": d["cipher"], "_group": d["group"], "_proto": d.get("proto", "?"),
     }
 
 
@@ -409,11 +436,30 @@ def test_bulk(proc, port, upload_file, direction):
     cpu1 = tree_cpu(proc.pid)
     n, t, code = r.stdout.split()
     n, t = int(n), float(t)
-    m = re.search(r"SSL connection using (\S+) / (\S+)", r.stderr)
+    m = re.search(r"SSL connection using (\S+) / (\S+)(?: / (\S+))?", r.stderr)
     if n != size or code != "200":
         raise RuntimeError("bulk %s: %d bytes, http %s" % (direction, n, code))
     return {"mib_per_s": n / t / (1 << 20), "cpu_s_per_gib": (cpu1 - cpu0) / (n / (1 << 30)),
-            "_cipher": m.group(2) if m else "?"}
+            "_cipher": m.group(2) if m else "?", "_proto": m.group(1) if m else "?",
+            "_group": (m.group(3) or "?") if m else "?"}
+
+
+def probe_s_client(port):
+    """One `openssl s_client -brief` handshake with OpenSSL's client defaults
+    (what wrk and curl offer too): negotiated version, suite, group."""
+    r = run(pinned(OTHER_CPU, ["openssl", "s_client", "-brief", "-connect", "127.0.0.1:%d" % port,
+                               "-servername", "localhost"]), 30, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+
+    def get(*keys):
+        for k in keys:
+            m = re.search(r"^%s:\s*(.+?)\s*$" % re.escape(k), out, re.M)
+            if m:
+                return m.group(1)
+        return "?"
+    return {"proto": get("Protocol version"), "cipher": get("Ciphersuite"),
+            "group": get("Negotiated TLS1.3 group", "Peer Temp Key", "Server Temp Key").split(",")[0],
+            "sig": get("Signature type")}
 
 
 def relay_floor(tmp, bport, runs, secs, floor, tsv):
@@ -450,7 +496,7 @@ def set_sysctl(path, value):
 def test_memory(tlsload, proc, port, n, backend, timeout):
     base = tree_rss(proc.pid)
     c = spawn(pinned(OTHER_CPU, [tlsload, "hold", "-r", "-p", str(port), "-n", str(n), "-c", "256",
-                                 "-t", str(timeout), "-S", "16"]),
+                                 "-t", str(timeout), "-S", "16"] + (["-3"] if TLS == "1.3" else [])),
               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = c.stdout.readline()
@@ -469,11 +515,16 @@ def test_memory(tlsload, proc, port, n, backend, timeout):
         stop(c)
         started.remove(c)
     held = int(d.get("ok", 0))
+    if TLS == "1.3":
+        log("  memory: established %s, resumed %s, proto %s" % (d.get("ok"), d.get("resumed"), d.get("proto")))
     alive = held - int(chk.get("closed", held))
     time.sleep(3)  # let the proxy drop them
-    return {"established": held, "still_open": alive, "rss_before": base, "rss_with": rss,
+    r = {"established": held, "still_open": alive, "rss_before": base, "rss_with": rss,
             "bytes_per_conn": (rss - base) / alive if alive else float("nan"),
             "backend_conns": bconns, "secs_to_establish": float(d.get("secs", 0))}
+    if TLS == "1.3":
+        r["resumed_pct"] = int(d.get("resumed", 0)) / held * 100 if held else float("nan")
+    return r
 
 
 # ------------------------------------------------------------------- report
@@ -499,9 +550,13 @@ def ratio(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tls", choices=("1.2", "1.3"), default="1.2",
+                    help="protocol version all proxies and clients are pinned to (default 1.2)")
     ap.add_argument("tlsterm", nargs="?")
     a = ap.parse_args()
     quick = a.quick
+    global TLS
+    TLS = a.tls
     runs = 1 if quick else 3
     hs_secs = 4 if quick else 10
     wrk_secs = 5 if quick else 10
@@ -544,17 +599,30 @@ def main():
     try:
         tlsterm = a.tlsterm or build_tlsterm(os.path.join(tempfile.gettempdir(), "tlsterm-bench-build"))
         tlsterm = os.path.abspath(tlsterm)
+        if TLS == "1.3" and not has_tls13(tlsterm):
+            raise SystemExit("bench: --tls 1.3 needs tlsterm built against mbedTLS 3.6 (`%s -V` lists no "
+                             "TLS 1.3)" % tlsterm)
         tlsload = os.path.join(tmp, "tlsload")
         subprocess.run(["cc", "-O2", "-o", tlsload, os.path.join(HERE, "tlsload.c"), "-lssl", "-lcrypto"],
                        check=True)
-        cf = crypto_floor_bin(tlsterm, tmp)
-        log("crypto floor", cf)
         floor = {}
-        for l in run(pinned(PROXY_CPU, [cf]), 300).stdout.splitlines():
-            p = l.split("\t")
-            if len(p) == 3:
-                floor[p[0]] = float(p[2])
-                tsv.append(("-", "crypto_floor", "tlsterm", p[0] + ":" + p[1], "median", float(p[2])))
+        if TLS == "1.2":
+            cf = crypto_floor_bin(tlsterm, tmp)
+        else:
+            # optional here: skipped (floors n/a) if it does not build
+            try:
+                cf = crypto_floor_bin(tlsterm, tmp)
+            except (subprocess.CalledProcessError, OSError) as e:
+                log("crypto floor not built, skipped:", e)
+                cf = None
+            meta["crypto_floor"] = cf is not None
+        if cf:
+            log("crypto floor", cf)
+            for l in run(pinned(PROXY_CPU, [cf]), 300).stdout.splitlines():
+                p = l.split("\t")
+                if len(p) == 3:
+                    floor[p[0]] = float(p[2])
+                    tsv.append(("-", "crypto_floor", "tlsterm", p[0] + ":" + p[1], "median", float(p[2])))
         meta["versions"] = versions(tlsterm)
         certs = make_certs(tmp)
         nginx, bport, upfile = start_nginx(tmp)
@@ -567,6 +635,11 @@ def main():
             R = res.setdefault(cpass, {})
             idle = {n: tree_rss(p.pid) for n, (p, q) in procs.items()}
             R["idle_rss"] = {n: [{"rss": v}] for n, v in idle.items()}
+            if TLS == "1.3":
+                probes = meta.setdefault("s_client", {})[cpass] = {}
+                for name, (p, q) in procs.items():
+                    probes[name] = probe_s_client(q)
+                    log(cpass, "s_client", name, probes[name])
             tests = [("full", lambda p, q: test_handshakes(tlsload, p, q, hs_secs, False)),
                      ("resumed", lambda p, q: test_handshakes(tlsload, p, q, hs_secs, True)),
                      ("keepalive", lambda p, q: test_wrk(p, q, wrk_secs))]
@@ -634,20 +707,106 @@ def versions(tlsterm):
         "openssl": first(["openssl", "version"]),
         "kernel": os.uname().release,
         "cpu": "%s, %d CPUs" % (model.group(1) if model else "?", os.cpu_count()),
+        "os": os_release(),
     }
 
 
+def os_release():
+    name, ver = "?", ""
+    try:
+        m = re.search(r'^PRETTY_NAME="?([^"\n]*)', open("/etc/os-release").read(), re.M)
+        name = m.group(1) if m else "?"
+        ver = open("/etc/debian_version").read().strip()
+    except OSError:
+        pass
+    return "%s%s" % (name, " (%s)" % ver if ver else "")
+
+
+def out_names():
+    """(markdown path relative to the repository, TSV file name in results/)"""
+    if TLS == "1.3":
+        return "docs/performance-tls13.md", "latest-tls13.tsv"
+    return "docs/performance.md", "latest.tsv"
+
+
 def write_outputs(res, floor, meta, tsv, quick):
+    mdname, tsvname = out_names()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "latest.tsv"), "w") as f:
+    with open(os.path.join(HERE, "results", tsvname), "w") as f:
         f.write("pass\ttest\tproxy\tmetric\trun\tvalue\n")
         for row in tsv:
             v = row[5]
             f.write("\t".join(row[:5]) + "\t" + (("%.6g" % v) if isinstance(v, float) else str(v)) + "\n")
     md = render(res, floor, meta, quick)
-    with open(os.path.join(REPO, "docs", "performance.md"), "w") as f:
+    with open(os.path.join(REPO, mdname), "w") as f:
         f.write(md)
-    log("wrote docs/performance.md and tests/bench/results/latest.tsv")
+    log("wrote %s and tests/bench/results/%s" % (mdname, tsvname))
+
+
+def platform(V):
+    """(OS, "mbedTLS x.y.z", "OpenSSL x.y.z", hitch version, HAProxy version) from versions()"""
+    def pick(pat, text, default="?"):
+        m = re.search(pat, text or "")
+        return m.group(1) if m else default
+    osname = V.get("os", "?")
+    m = re.match(r"Debian GNU/Linux (\d+) \((\w+)\)(?: \((\S+)\))?", osname)
+    if m:
+        osname = "Debian %s (%s%s)" % (m.group(1), m.group(2), ", " + m.group(3) if m.group(3) else "")
+    return (osname, "mbedTLS %s" % pick(r"Mbed ?TLS (\d[\w.]*)", V.get("tlsterm")),
+            "OpenSSL %s" % pick(r"OpenSSL (\S+)", V.get("openssl")),
+            pick(r"hitch (\S+)", V.get("hitch")), pick(r"version (\S+)", V.get("haproxy")))
+
+
+METHOD13 = """- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
+  1 MiB and a 100 MiB file (random bytes), and `/upload`, which reads and discards a request body of up to
+  200 MiB and answers 200.
+- **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
+  certificate (first pass ECDSA P-256, second pass RSA-2048), **TLS 1.3 only**, default cipher suites and
+  groups (the negotiated suite and key-exchange group are recorded below):
+  tlsterm `workers: 2`, `log.level: warn`, `tls: {min_version: "1.3"}`; hitch `--workers=2
+  --tls-protos=TLSv1.3` (default ciphers; workers run as `nobody`, hitch refuses root);
+  HAProxy %(haproxy)s `nbthread 2`, `mode tcp`, `bind ... ssl crt PEM ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3`.
+  hitch and HAProxy use the system OpenSSL, whose default groups put the hybrid post-quantum
+  `X25519MLKEM768` first; OpenSSL clients (tlsload, wrk, curl) offer it first too, so against hitch and
+  HAProxy every handshake (full and resumed) does an ML-KEM-768 encapsulation on top of X25519, while
+  mbedTLS has no ML-KEM and tlsterm takes the client's other key share, X25519. The handshake rows
+  therefore compare different key exchanges; the groups are listed per pass.
+- **CPU placement**: the machine has 2 CPUs. Every proxy is pinned to CPU 0 (`taskset -c 0`, all its
+  processes and threads); nginx and all clients (tlsload, wrk, curl) are pinned to CPU 1. The proxy then
+  never competes with the load generator, so its CPU time per operation is clean and the throughput figures
+  are *one-core* throughput. Tests alternate between the proxies run by run, so drift hits all three alike.
+- **Proxy CPU** is utime+stime, from `/proc/PID/stat`, of the proxy process and all its descendants
+  (hitch forks workers), all threads included, read before and after each load.
+- **Client**: `tests/bench/tlsload.c -3` (TLS 1.3 only), a single-threaded epoll client on OpenSSL (compiled
+  by the harness). Its CPU use is reported as *client CPU %%*; at 100%% the client, not the proxy, limits
+  connections/s (the CPU-per-connection figure stays valid).
+- **(a) full handshakes**: 32 concurrent clients, each: new TCP connection, full TLS 1.3 handshake,
+  `GET /100b` with `Connection: close`, read the response, close; for %(hs)s.
+- **(b) resumed handshakes**: the same, but every connection after the first offers the session ticket of
+  the first full handshake. In TLS 1.3 the ticket is a NewSessionTicket message sent after the handshake:
+  tlsload takes it from OpenSSL's new-session callback while the first response is read, then turns
+  OpenSSL's client session cache off, as that cache would mark the ticket used after one resumption; every
+  later connection offers the same ticket (RFC 8446 advises clients to use a ticket once; all three servers
+  accept reuse). *resumed %%* counts handshakes `SSL_session_reused` reports as resumed. OpenSSL clients
+  offer only `psk_dhe_ke`, so a resumed TLS 1.3 handshake still does a key exchange (but no signature).
+- **(c) keep-alive**: `wrk -t1 -c64 -d%(wrk)s --latency https://127.0.0.1:PORT/100b`; requests/s, p50/p99
+  latency from wrk, proxy CPU per request. wrk uses OpenSSL's client defaults; as the proxies accept only
+  TLS 1.3, every wrk connection is TLS 1.3 (or fails), negotiated as `openssl s_client` shows below.
+- **(d) bulk**: `curl -k` downloading the 100 MiB file and uploading 100 MiB to `/upload` (`curl -T`),
+  %(bulk)s; MiB/s and proxy CPU s per GiB. OpenSSL clients list TLS_AES_256_GCM_SHA384 first and mbedTLS
+  3.6 takes the client's first choice; the suite curl negotiated with each proxy is shown with the tables.
+- **(e) memory** (ECDSA pass): tlsload opens N TLS 1.3 connections (the first a full handshake, which also
+  waits for the server's NewSessionTicket, the rest resumed with that ticket; 256 handshakes in flight; source
+  addresses 127.0.0.2-127.0.0.17), then sends nothing. Bytes per connection = (RSS with N open - RSS just
+  before) / N still open, where RSS is the sum of VmRSS over the proxy's processes. *backend conns* =
+  established connections to nginx while they are held (a proxy that connects to the backend only when the
+  client speaks holds none).
+- **(f) crypto floor**: `tests/bench/crypto_floor` (mbedTLS, pinned to CPU 0; it measures TLS 1.2's
+  primitives, which TLS 1.3 shares): full-handshake floor = server signature (ECDSA P-256 or RSA-2048) +
+  ECDHE for the negotiated group + record work (AEAD over ~1 KiB of handshake/request/response records;
+  TLS 1.3's HKDF key schedule is left out); bulk floor = the negotiated AEAD's CPU s per GiB (it measures
+  AES-128-GCM and ChaCha20-Poly1305 only, so an AES-256-GCM suite has no floor: n/a).
+"""
 
 
 def render(res, floor, meta, quick):
@@ -655,16 +814,36 @@ def render(res, floor, meta, quick):
     L = []
     w = L.append
     runs = "from 1 run (--quick)" if quick else "the median of 3 runs"
-    w("# tlsterm performance: side by side with hitch and HAProxy\n")
-    w("_Generated by `tests/bench/run.sh%s` on %s in %.0f s. Do not edit by hand; rerun the harness._\n"
-      % (" --quick" if quick else "", datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), meta["elapsed"]))
+    t13 = TLS == "1.3"
+    tsvname = out_names()[1]
+    if t13:
+        w("# tlsterm performance, TLS 1.3: side by side with hitch and HAProxy\n")
+        w("**TLS 1.3 only** (all three proxies and all clients), on %s: tlsterm with %s, %s, hitch %s, "
+          "HAProxy %s. The TLS 1.2 comparison is [`docs/performance.md`](performance.md).\n" % platform(V))
+    else:
+        w("# tlsterm performance: side by side with hitch and HAProxy\n")
+    w("_Generated by `tests/bench/run.sh%s%s` on %s in %.0f s. Do not edit by hand; rerun the harness._\n"
+      % (" --quick" if quick else "", " --tls 1.3" if t13 else "",
+         datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), meta["elapsed"]))
     w("Every figure is %s. Raw numbers (every run and the medians): "
-      "[`tests/bench/results/latest.tsv`](../tests/bench/results/latest.tsv).\n" % runs)
-    w("Where the time goes for every missed target, with profiles and what would close the gap: "
-      "[`docs/performance-analysis.md`](performance-analysis.md) (hand-written; profile any load with "
-      "`tests/bench/profile.py full|resumed|keepalive|download|upload [TLSTERM_BIN]`).\n")
+      "[`tests/bench/results/%s`](../tests/bench/results/%s).\n" % (runs, tsvname, tsvname))
+    if t13:
+        w("[`docs/performance-analysis.md`](performance-analysis.md) (hand-written) analyses the TLS 1.2 "
+          "figures; profile any load with `tests/bench/profile.py full|resumed|keepalive|download|upload "
+          "[TLSTERM_BIN]`.\n")
+    else:
+        w("Where the time goes for every missed target, with profiles and what would close the gap: "
+          "[`docs/performance-analysis.md`](performance-analysis.md) (hand-written; profile any load with "
+          "`tests/bench/profile.py full|resumed|keepalive|download|upload [TLSTERM_BIN]`).\n")
     w("## Reproduce\n")
-    w("```sh\ntests/bench/run.sh [--quick] [TLSTERM_BIN]\n```\n")
+    if t13:
+        w("```sh\ntests/bench/run.sh [--quick] --tls 1.3 [TLSTERM_BIN]\n```\n")
+        w("TLSTERM_BIN must be built against mbedTLS 3.6 (`tlsterm -V` lists TLS 1.3). These figures were "
+          "taken in a Debian 13 root (chroot sharing the host's kernel and network namespace), tlsterm built "
+          "there: `mkdir -p /root/bbench && cd /root/bbench && /work/main/configure -q && make -j2 "
+          "src/tlsterm`, then `tests/bench/run.sh --tls 1.3 /root/bbench/src/tlsterm`.\n")
+    else:
+        w("```sh\ntests/bench/run.sh [--quick] [TLSTERM_BIN]\n```\n")
     w("Run as root on an otherwise idle machine with at least 2 CPUs. Without `TLSTERM_BIN` the harness "
       "builds tlsterm in `$TMPDIR/tlsterm-bench-build`; it installs hitch, haproxy, nginx-light, wrk and "
       "libssl-dev with apt-get when they are missing (services kept from starting by a temporary "
@@ -674,13 +853,20 @@ def render(res, floor, meta, quick):
       "also on failure or Ctrl-C; `net.ipv4.ip_local_port_range` is widened to 1024-65535 during the run "
       "and restored afterwards.\n")
     w("## Environment\n")
-    for k in ("cpu", "kernel", "tlsterm", "hitch", "haproxy", "nginx", "wrk", "openssl"):
+    for k in (("os",) if t13 else ()) + ("cpu", "kernel", "tlsterm", "hitch", "haproxy", "nginx", "wrk",
+                                         "openssl"):
         w("- **%s**: %s" % (k, V[k]))
     w("- **1-min load average** at start / end: %s / %s (the harness itself adds about 2; much more means "
       "something else ran and the figures are noisy)" % (meta.get("load_start", "?"), meta.get("load_end", "?")))
     w("")
     w("## Method\n")
-    w("""- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
+    margs = {"hs": "%s s" % ("4" if quick else "10"), "wrk": "5s" if quick else "10s",
+             "bulk": "1 download and 1 upload per proxy" if quick else "3 of each per proxy, median",
+             "haproxy": platform(V)[4]}
+    if t13:
+        w(METHOD13 % margs)
+    else:
+        w("""- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
   1 MiB and a 100 MiB file (random bytes), and `/upload`, which reads and discards a request body of up to
   200 MiB and answers 200.
 - **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
@@ -716,10 +902,11 @@ def render(res, floor, meta, quick):
 - **(f) crypto floor**: `tests/bench/crypto_floor` (mbedTLS, pinned to CPU 0): full-handshake floor = server
   signature (ECDSA P-256 or RSA-2048) + ECDHE for the negotiated group + record work (AEAD over ~1 KiB of
   handshake/request/response records); bulk floor = the negotiated AEAD's CPU s per GiB.
-""" % {"hs": "%s s" % ("4" if quick else "10"), "wrk": "5s" if quick else "10s",
-       "bulk": "1 download and 1 upload per proxy" if quick else "3 of each per proxy, median"})
+""" % margs)
 
     w("## Crypto floor (mbedTLS on this CPU)\n")
+    if t13 and not meta.get("crypto_floor", True):
+        w("_`tests/bench/crypto_floor` did not build against this mbedTLS: skipped, every floor is n/a._\n")
     w("| primitive | value |\n|---|---:|")
     for k, v in floor.items():
         if k.startswith("relay_"):
@@ -740,12 +927,14 @@ def render(res, floor, meta, quick):
     def aead_floor(cipher):
         if "CHACHA20" in cipher:
             return floor.get("chacha20_poly1305_16k", float("nan")), "chacha20_poly1305_16k"
-        if "AES128-GCM" in cipher:
+        if "AES128-GCM" in cipher or "AES_128_GCM" in cipher:
             return floor.get("aes128_gcm_16k", float("nan")), "aes128_gcm_16k"
         return float("nan"), "(no floor measured for %s)" % cipher
 
     def group_floor(g):
         g = g.lower()
+        if "mlkem" in g:    # hybrid post-quantum groups: not in crypto_floor
+            return float("nan")
         if "x25519" in g:
             return floor.get("ecdhe_x25519", float("nan"))
         if "p-256" in g or "prime256" in g or "secp256r1" in g:
@@ -769,7 +958,20 @@ def render(res, floor, meta, quick):
         ng = neg(cpass)
         w("Negotiated (tlsload, OpenSSL client defaults): " +
           "; ".join("%s: `%s`" % (n, ng[n]) for n in PROXIES) + ".\n")
-        w("### (a) Full TLS 1.2 handshakes (new connection + GET 100 B + close, 32 concurrent)\n")
+        if t13:
+            pv = {n: res[cpass]["full"][n][0].get("_proto", "?") for n in PROXIES}
+            w("Protocol version seen by tlsload: " + "; ".join("%s: `%s`" % (n, pv[n]) for n in PROXIES) + ".\n")
+            sc = meta.get("s_client", {}).get(cpass, {})
+            if sc:
+                w("`openssl s_client -brief` (OpenSSL's client defaults, which wrk and curl use too), once per "
+                  "proxy:\n")
+                w("| | version | suite | group | signature |\n|---|---|---|---|---|")
+                for n in PROXIES:
+                    d = sc.get(n, {})
+                    w("| %s | %s | %s | %s | %s |" % (n, d.get("proto", "?"), d.get("cipher", "?"),
+                                                      d.get("group", "?"), d.get("sig", "?")))
+                w("")
+        w("### (a) Full TLS %s handshakes (new connection + GET 100 B + close, 32 concurrent)\n" % TLS)
         table(cpass, "full", [("conn_per_s", "connections/s", 0), ("cpu_us_per_conn", "proxy CPU µs/conn", 0),
                               ("proxy_cpu_pct", "proxy CPU %", 0), ("client_cpu_pct", "client CPU %", 0),
                               ("errors", "failed connections", 0)])
@@ -780,9 +982,10 @@ def render(res, floor, meta, quick):
         rec = af * 1024 / (1 << 30) * 1e6 if af == af else 0.0
         fl = sig + ecdhe + rec
         cpu = med(res[cpass]["full"]["tlsterm"], "cpu_us_per_conn")
+        recs = fmt(rec, 2) + " µs" if (af == af or not t13) else "n/a (no floor for this AEAD; left out)"
         w("Full-handshake floor for tlsterm's negotiation (`%s`): signature %s µs + ECDHE (%s) %s µs + record "
-          "work %s µs = **%s µs**; tlsterm uses %s µs/conn = **%s × floor**.\n"
-          % (tl["_cipher"], fmt(sig), tl["_group"], fmt(ecdhe), fmt(rec, 2), fmt(fl), fmt(cpu), fmt(ratio(cpu, fl), 2)))
+          "work %s = **%s µs**; tlsterm uses %s µs/conn = **%s × floor**.\n"
+          % (tl["_cipher"], fmt(sig), tl["_group"], fmt(ecdhe), recs, fmt(fl), fmt(cpu), fmt(ratio(cpu, fl), 2)))
         targets.append(("Full handshake (%s): CPU/conn ≤ 1.15 × crypto floor" % cpass.upper(),
                         "%s µs vs 1.15 × %s = %s µs" % (fmt(cpu), fmt(fl), fmt(1.15 * fl)), cpu <= 1.15 * fl))
 
@@ -790,6 +993,11 @@ def render(res, floor, meta, quick):
         table(cpass, "resumed", [("conn_per_s", "connections/s", 0), ("cpu_us_per_conn", "proxy CPU µs/conn", 0),
                                  ("resumed_pct", "resumed %", 1), ("proxy_cpu_pct", "proxy CPU %", 0),
                                  ("client_cpu_pct", "client CPU %", 0), ("errors", "failed connections", 0)])
+        if t13:
+            low = [n for n in PROXIES if not med(res[cpass]["resumed"][n], "resumed_pct") > 90]
+            if low:
+                w("**Warning**: %s resumed at most 90%% of these handshakes; %s mostly full handshakes.\n"
+                  % (", ".join(low), "its row measures" if len(low) == 1 else "their rows measure"))
         t = med(res[cpass]["resumed"]["tlsterm"], "cpu_us_per_conn")
         h = med(res[cpass]["resumed"]["hitch"], "cpu_us_per_conn")
         rp = med(res[cpass]["resumed"]["tlsterm"], "resumed_pct")
@@ -819,7 +1027,12 @@ def render(res, floor, meta, quick):
 
         w("### (d) Bulk, 100 MiB per transfer (curl)\n")
         bc = {n: res[cpass]["bulk_down"][n][0]["_cipher"] for n in PROXIES}
-        w("Negotiated by curl: " + "; ".join("%s: `%s`" % (n, bc[n]) for n in PROXIES) + ".\n")
+        if t13:
+            bv = {n: "%s, %s, %s" % (res[cpass]["bulk_down"][n][0].get("_proto", "?"), bc[n],
+                                     res[cpass]["bulk_down"][n][0].get("_group", "?")) for n in PROXIES}
+            w("Negotiated by curl: " + "; ".join("%s: `%s`" % (n, bv[n]) for n in PROXIES) + ".\n")
+        else:
+            w("Negotiated by curl: " + "; ".join("%s: `%s`" % (n, bc[n]) for n in PROXIES) + ".\n")
         for d, lab in (("down", "download"), ("up", "upload")):
             w("**%s**\n" % lab)
             table(cpass, "bulk_" + d, [("mib_per_s", "MiB/s", 0), ("cpu_s_per_gib", "proxy CPU s/GiB", 2)])
@@ -846,7 +1059,8 @@ def render(res, floor, meta, quick):
                                           ("bytes_per_conn", "bytes/conn at %s" % fmt(float(n)), 1),
                                           ("still_open", "still open at %s" % fmt(float(n)), 1),
                                           ("backend_conns", "backend conns at %s" % fmt(float(n)), 1),
-                                          ("secs_to_establish", "s to establish %s" % fmt(float(n)), 1)):
+                                          ("secs_to_establish", "s to establish %s" % fmt(float(n)), 1)) + \
+                        ((("resumed_pct", "resumed %% at %s" % fmt(float(n)), 1),) if t13 else ()):
                     vals = [med(byp[p], key) / scale for p in PROXIES]
                     w("| %s | %s | %s | %s |" % (label, " | ".join(fmt(v, 0 if scale > 1 or "bytes" in key else 1)
                                                                    for v in vals),
@@ -858,6 +1072,9 @@ def render(res, floor, meta, quick):
                             "%s bytes/conn at %s conns" % (fmt(b, 0), fmt(float(big))), b <= 40000))
 
     w("## Targets\n")
+    if t13:
+        w("The targets were set for TLS 1.2 ([`docs/performance.md`](performance.md)); they are applied "
+          "unchanged to the TLS 1.3 figures for reference.\n")
     w("| target | measured | result |\n|---|---|---|")
     for name, meas, ok in targets:
         w("| %s | %s | **%s** |" % (name, meas, "n/a" if ok is None else ("MET" if ok else "MISSED")))

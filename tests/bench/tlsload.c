@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* tlsload — a small, cheap TLS 1.2 load client for the side-by-side benchmark
- * (tests/bench/run.sh).  One thread, epoll, non-blocking OpenSSL.  Loopback
- * only: it refuses any destination or source outside 127.0.0.0/8.
+/* tlsload — a small, cheap TLS 1.2 / 1.3 load client for the side-by-side
+ * benchmark (tests/bench/run.sh).  One thread, epoll, non-blocking OpenSSL.
+ * Loopback only: it refuses any destination or source outside 127.0.0.0/8.
+ * TLS 1.2 only by default; -3: TLS 1.3 only.
  *
- *   tlsload hs   -p PORT [-c CONC] [-d SECONDS] [-n MAXCONNS] [-r] [-u PATH] [-S NSRC]
- *       CONC clients, each repeatedly: new TCP connection, TLS 1.2 handshake,
+ *   tlsload hs   -p PORT [-3] [-c CONC] [-d SECONDS] [-n MAXCONNS] [-r] [-u PATH] [-S NSRC]
+ *       CONC clients, each repeatedly: new TCP connection, TLS handshake,
  *       "GET PATH HTTP/1.1" with Connection: close, read the whole response,
  *       close.  Stops after SECONDS or MAXCONNS connections.  -r: offer the
  *       session ticket of the first full handshake on every later connection
- *       (resumption), and count how many were actually resumed.
+ *       (resumption), and count how many were actually resumed.  In TLS 1.3
+ *       the ticket is a post-handshake NewSessionTicket: it is taken from the
+ *       new-session callback while the first response is read, and OpenSSL's
+ *       client session cache is then turned off so that the same ticket can
+ *       be offered again and again (see main()).
  *
- *   tlsload hold -p PORT -n N [-c CONC] [-t TIMEOUT] [-S NSRC] [-r]
+ *   tlsload hold -p PORT -n N [-3] [-c CONC] [-t TIMEOUT] [-S NSRC] [-r]
  *       Establish N TLS connections (handshake done, nothing sent), at most
  *       CONC handshakes in flight, then print "READY ..." and keep them open
  *       until stdin says "check" (report how many the server closed) or
  *       "quit" / EOF.  After its handshake a connection's SSL object is freed
- *       without a close_notify, so the client keeps only the socket.
+ *       without a close_notify, so the client keeps only the socket.  With
+ *       -r in TLS 1.3 the first connection also waits (up to 5 s) for the
+ *       server's NewSessionTicket before it is held.
  *
  * Source addresses 127.0.0.2 .. 127.0.0.(1+NSRC) are used round-robin (with
  * IP_BIND_ADDRESS_NO_PORT) so that many connections do not run out of
@@ -46,7 +53,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum st { ST_CONNECT, ST_HS, ST_WRITE, ST_READ };
+enum st { ST_CONNECT, ST_HS, ST_TICKET, ST_WRITE, ST_READ };
 
 struct conn {
 	int fd;
@@ -56,18 +63,19 @@ struct conn {
 	long need;       /* total response size once headers parsed, -1 unknown */
 	char head[1024];
 	size_t headlen;
+	double t_ticket; /* ST_TICKET: when it started waiting for the ticket */
 };
 
 static SSL_CTX *ctx;
 static int ep;
 static struct sockaddr_in dst;
 static int nsrc = 8, src_next;
-static int mode_hold, reuse;
+static int mode_hold, reuse, tls13;
 static SSL_SESSION *ticket;
 static char req[512];
 static size_t reqlen;
 static long n_ok, n_err, n_resumed, n_started, max_conns = -1;
-static char cipher[64] = "?", group[32] = "?";
+static char cipher[64] = "?", group[32] = "?", proto[16] = "?";
 static int *held;
 static long n_held;
 
@@ -89,6 +97,16 @@ static void record_params(SSL *ssl)
 {
 	EVP_PKEY *k = NULL;
 	snprintf(cipher, sizeof cipher, "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+	snprintf(proto, sizeof proto, "%s", SSL_get_version(ssl));
+	if (tls13) {
+		/* the negotiated group by name (also hybrid ones such as
+		 * X25519MLKEM768, which have no single peer EVP_PKEY) */
+		const char *g = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+		if (g && *g) {
+			snprintf(group, sizeof group, "%s", g);
+			return;
+		}
+	}
 	if (SSL_get_peer_tmp_key(ssl, &k) && k) {
 		char g[32] = "";
 		size_t gl = 0;
@@ -98,6 +116,27 @@ static void record_params(SSL *ssl)
 			snprintf(group, sizeof group, "%s", EVP_PKEY_get0_type_name(k));
 		EVP_PKEY_free(k);
 	}
+}
+
+/* TLS 1.3: tickets arrive after the handshake; keep the first one */
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	if (!reuse || ticket || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	ticket = sess;
+	return 1; /* we keep the reference */
+}
+
+/* TLS 1.3 fallback should new_session() not have fired: the connection's
+ * current session, if it has a ticket */
+static void take_session(SSL *ssl)
+{
+	SSL_SESSION *s = SSL_get1_session(ssl);
+	if (s && SSL_SESSION_is_resumable(s))
+		ticket = s;
+	else
+		SSL_SESSION_free(s);
 }
 
 static int start_conn(struct conn *c)
@@ -197,13 +236,40 @@ static void step(struct conn *c)
 			n_resumed++;
 		if (n_ok == 0 && !strcmp(cipher, "?"))
 			record_params(c->ssl);
-		if (reuse && !ticket)
+		if (reuse && !ticket && !tls13)
 			ticket = SSL_get1_session(c->ssl);
-		if (mode_hold) {
+		if (mode_hold && reuse && !ticket && tls13) {
+			c->st = ST_TICKET;
+			c->t_ticket = now();
+		} else if (mode_hold) {
 			end_conn(c, 1);
 			return;
+		} else {
+			c->st = ST_WRITE;
 		}
-		c->st = ST_WRITE;
+	}
+	if (c->st == ST_TICKET) {
+		/* hold -r, TLS 1.3: read until the NewSessionTicket was processed
+		 * (new_session() sets ticket) or 5 s passed, then hold the socket */
+		for (;;) {
+			if (ticket || now() - c->t_ticket > 5) {
+				end_conn(c, 1);
+				return;
+			}
+			r = SSL_read(c->ssl, buf, sizeof buf);
+			if (r > 0)
+				continue;
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				if (ticket)
+					continue;
+				set_events(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+				return;
+			}
+			ERR_clear_error();
+			end_conn(c, 0);
+			return;
+		}
 	}
 	if (c->st == ST_WRITE) {
 		r = SSL_write(c->ssl, req, (int)reqlen);
@@ -225,6 +291,8 @@ static void step(struct conn *c)
 				return;
 			}
 			ERR_clear_error();
+			if (reuse && !ticket && tls13)
+				take_session(c->ssl);
 			/* EOF: fine if the whole response (or at least a head) came */
 			end_conn(c, c->need >= 0 ? c->got >= (size_t)c->need : c->got > 0);
 			return;
@@ -245,6 +313,10 @@ static void step(struct conn *c)
 		}
 		c->got += r;
 		if (c->need >= 0 && c->got >= (size_t)c->need) {
+			/* the server sent its ticket before the response, so
+			 * new_session() has normally taken it by now */
+			if (reuse && !ticket && tls13)
+				take_session(c->ssl);
 			end_conn(c, 1);
 			return;
 		}
@@ -253,7 +325,7 @@ static void step(struct conn *c)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: tlsload hs|hold -p PORT [-c CONC] [-d SECS] [-n N] [-t TIMEOUT] [-r] [-u PATH] [-S NSRC]\n");
+	fprintf(stderr, "usage: tlsload hs|hold -p PORT [-3] [-c CONC] [-d SECS] [-n N] [-t TIMEOUT] [-r] [-u PATH] [-S NSRC]\n");
 	exit(2);
 }
 
@@ -269,7 +341,7 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "hs"))
 		usage();
 	optind = 2;
-	while ((opt = getopt(argc, argv, "p:c:d:n:t:ru:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "3p:c:d:n:t:ru:S:")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'c': conc = atoi(optarg); break;
@@ -277,6 +349,7 @@ int main(int argc, char **argv)
 		case 'n': max_conns = atol(optarg); break;
 		case 't': timeout = atof(optarg); break;
 		case 'r': reuse = 1; break;
+		case '3': tls13 = 1; break;
 		case 'u': path = optarg; break;
 		case 'S': nsrc = atoi(optarg); break;
 		default: usage();
@@ -296,11 +369,13 @@ int main(int argc, char **argv)
 	reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
 
 	ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(ctx, tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (tls13)
+		SSL_CTX_sess_set_new_cb(ctx, new_session);
 
 	ep = epoll_create1(0);
 	if (mode_hold)
@@ -323,11 +398,22 @@ int main(int argc, char **argv)
 					n_err++;
 				stop_new = max_conns >= 0 && n_started >= max_conns;
 			}
+			if (cs[i].fd >= 0 && cs[i].st == ST_TICKET && t - cs[i].t_ticket > 5)
+				end_conn(&cs[i], 1); /* no ticket came: hold it anyway */
 			if (cs[i].fd >= 0)
 				active++;
 		}
-		if (first_alone && ticket)
+		if (first_alone && ticket) {
 			first_alone = 0;
+			/* An OpenSSL TLS 1.3 client with SSL_SESS_CACHE_CLIENT
+			 * marks a session not resumable once a handshake resumed
+			 * it (tickets are meant to be used once), which would end
+			 * resumption after one connection; the cache was only on
+			 * for new_session(), so turn it off now that we have the
+			 * ticket, which every later connection then offers. */
+			if (tls13)
+				SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		}
 		if (first_alone && active == 0 && n_started > 0)
 			first_alone = 0; /* the first one failed; go on without */
 		if (active == 0 && stop_new)
@@ -342,8 +428,8 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	printf("%s ok=%ld err=%ld resumed=%ld secs=%.3f rate=%.1f cipher=%s group=%s client_cpu_s=%.3f stuck=%d\n",
-	       mode_hold ? "READY" : "DONE", n_ok, n_err, n_resumed, el, n_ok / el, cipher, group, cpu, active);
+	printf("%s ok=%ld err=%ld resumed=%ld secs=%.3f rate=%.1f cipher=%s group=%s client_cpu_s=%.3f stuck=%d proto=%s\n",
+	       mode_hold ? "READY" : "DONE", n_ok, n_err, n_resumed, el, n_ok / el, cipher, group, cpu, active, proto);
 	fflush(stdout);
 	if (!mode_hold)
 		return 0;
