@@ -19,7 +19,9 @@ printf '<!doctype html><title>tlsterm demo</title><p>Hello from the plain-HTTP b
     >"$webroot/index.html"
 python3 -m http.server --bind 127.0.0.1 --directory "$webroot" 8080 >/dev/null 2>&1 &
 backend=$!
-trap 'kill "$backend" 2>/dev/null; rm -rf "$webroot"' EXIT INT TERM
+# The backend often died of the same signal: a failed kill must not skip
+# the rm (set -e).
+trap 'kill "$backend" 2>/dev/null || true; rm -rf "$webroot"' EXIT INT TERM
 echo "demo: backend on http://127.0.0.1:8080 (pid $backend); tlsterm on https://localhost:8443/"
 echo "demo: try: curl -k https://localhost:8443/   (Ctrl-C stops both)"
 "$bin" -c "$conf/tlsterm.yaml"

@@ -4,12 +4,22 @@
 #      uninstall from the release tarball);
 #   2. a clang build with -Werror and without libsystemd (proves both
 #      compilers; runs the systemd protocol tests against that build);
-#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check.
+#   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check;
+#   4. the README's two commands, then this whole suite (steps 1-3), on
+#      Debian 13 in a debootstrap root (tests/debian13.sh). That inner run
+#      sets TLSTERM_CI_INNER=1, so it does not start another Debian 13 pass.
 # Each build lives in its own directory under build/.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 sh .ci/deps
+# The README's first command configures in place; VPATH builds under build/
+# refuse a configured source tree, so the README's two commands in a row
+# need it cleaned first.
+if [ -f config.status ]; then
+    echo "run-all: this checkout is configured in place (./configure); make distclean first"
+    make -s distclean >/dev/null
+fi
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
@@ -25,22 +35,26 @@ count_tests() {
     find "$1" -name '*.log' -path '*tests*' ! -name 'test-suite.log' -exec cat {} + |
         awk '/^\[  PASSED  \] [0-9]+ test/ { print "pass", $4 }
              /^\[  FAILED  \] [0-9]+ test/ { print "fail", $4 }
-             / in [0-9.]+s/ && /(passed|failed)/ {
+             / in [0-9.]+s/ && /(passed|failed|error)/ {
                  for (i = 1; i < NF; i++) {
                      w = $(i + 1); gsub(/[^a-z]/, "", w)
                      if ($i ~ /^[0-9]+$/ && w == "passed") print "pass", $i
                      if ($i ~ /^[0-9]+$/ && w == "failed") print "fail", $i
+                     # a pytest error (in a fixture, a timeout) is a failed test too
+                     if ($i ~ /^[0-9]+$/ && (w == "error" || w == "errors")) print "fail", $i
                  }
              }' >>"$top/build/counts"
 }
 
+# Debian 13 (step 4) only from the outermost run
+if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=4; fi
 step() {
     echo "===== $*"
 }
 
 rm -rf build && mkdir -p build && : >build/counts
 
-step "1/3 gcc: make check, then make distcheck"
+step "1/$steps gcc: make check, then make distcheck"
 mkdir -p build/gcc && cd build/gcc
 "$top/configure" -q CC=gcc
 make -s -j"$jobs"
@@ -50,12 +64,13 @@ count_tests .
 if ! make -s distcheck DISTCHECK_CONFIGURE_FLAGS="CC=gcc"; then status=1; fi
 cd "$top"
 
-step "2/3 clang, without libsystemd: build with -Werror, systemd protocol tests"
+step "2/$steps clang, without libsystemd: build with -Werror, systemd protocol tests"
 mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang --without-systemd
 if ! make -s -j"$jobs" all; then status=1; fi
 make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni \
-    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/fuzz/fuzz_http_fwd || status=1
+    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/unit/test_tls_hello \
+    tests/fuzz/fuzz_http_fwd tests/fuzz/fuzz_tls_hello || status=1
 # the notify / socket-activation wire protocol spoken without libsystemd
 if ! TLSTERM_BIN="$PWD/src/tlsterm" TLSTERM_SRCDIR="$top" PYTEST_ARGS="-k test_systemd" \
      sh "$top/tests/integration/run-pytest.sh" >systemd-tests.log 2>&1; then status=1; fi
@@ -63,7 +78,7 @@ tail -n 3 systemd-tests.log
 count_tests .
 cd "$top"
 
-step "3/3 gcc + ASan + UBSan: make check"
+step "3/$steps gcc + ASan + UBSan: make check"
 mkdir -p build/asan && cd build/asan
 "$top/configure" -q CC=gcc --enable-sanitizers
 make -s -j"$jobs"
@@ -72,6 +87,14 @@ if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace
 show_logs . || true
 count_tests .
 cd "$top"
+
+if [ "$steps" -eq 4 ]; then
+    start=$(date +%s)
+    # it adds the inner run-all's own tally of its builds to ours
+    if ! TLSTERM_DEBIAN13_COUNTS="$top/build/counts" \
+         sh "$top/tests/debian13.sh" "4/$steps"; then status=1; fi
+    echo "run-all: Debian 13 pass took $(($(date +%s) - start)) s"
+fi
 
 passed=$(awk '$1 == "pass" { n += $2 } END { print n + 0 }' build/counts)
 failed=$(awk '$1 == "fail" { n += $2 } END { print n + 0 }' build/counts)
