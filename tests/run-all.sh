@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The whole test suite, as CI runs it: install what is missing, then
 #   1. a normal gcc build: make distcheck (build, make check, install and
 #      uninstall from the release tarball);

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """How tlsterm spreads new connections over its workers (SO_REUSEPORT).
 
 Runs tlsterm with `workers: 1` and `workers: 2` against a local HTTP

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Side-by-side benchmark: tlsterm vs hitch vs HAProxy in front of nginx.
 
 Driven by tests/bench/run.sh (see docs/performance.md, which this script

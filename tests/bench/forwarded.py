@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """What forwarded_headers costs: keep-alive HTTPS requests (wrk, 64
 connections, 100-byte responses from nginx) through
 

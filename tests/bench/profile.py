@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Where tlsterm's CPU time goes under one load of the benchmark.
 
 usage: tests/bench/profile.py full|resumed|keepalive|download|upload [TLSTERM_BIN]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Side-by-side benchmark of tlsterm, hitch and HAProxy in front of nginx.
 # usage: tests/bench/run.sh [--quick] [--tls 1.2|1.3] [TLSTERM_BIN]
 # Writes docs/performance.md and tests/bench/results/latest.tsv (TLS 1.2, the

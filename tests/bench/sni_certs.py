@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Start-up cost of many certificates: N ECDSA P-256 certificates with
 distinct subjectAltName names (every 10th also carries a wildcard) on one
 listener.  For 1 and N certificates and 1 and 2 workers it measures the

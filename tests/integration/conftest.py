@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Fixtures for the tlsterm integration suite (helpers: tlsterm_harness.py).
 
   certs           session: RSA and ECDSA self-signed certs + a stray key

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A small test PKI made with the openssl CLI (stdlib only).
 
     ca = pki.CA(tmp_dir, "root")                       # self-signed root

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs the integration suite (real daemon, real clients, loopback) from
 # `make check`.  Debian's pytest lives with /usr/bin/python3, which may not
 # be the first python3 on PATH.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """ALPN: the server's preference among the protocols both sides offer is
 chosen and logged; a client with no protocol in common gets the
 no_application_protocol alert (120); a listener without `alpn` ignores the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A listener whose backend is down: the client's handshake completes, then
 it gets close_notify + FIN quickly, the log says why, and another listener
 of the same daemon goes on serving."""

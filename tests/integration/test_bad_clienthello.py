@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Malformed first flights: tlsterm closes each such connection promptly
 (well before the handshake timeout), logs a failed handshake, and serves
 the next client normally."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Bulk data through tlsterm, byte-exact (sha256): 50 MiB down, 50 MiB up,
 and 50 MiB each way at the same time through an echo backend, where both
 directions are full at once and nothing may deadlock."""

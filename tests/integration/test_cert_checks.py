@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Certificates and keys are checked when the configuration is loaded:
 `tlsterm -t` exits 1 with "FILE:LINE:COL: message" for a key that does not
 match, an encrypted key without (or with a wrong) passphrase, an expired or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """An RSA listener and an ECDSA listener in one daemon: each presents
 exactly its configured certificate, on TLS 1.2 with the matching ECDHE
 key exchange, and on TLS 1.3 (where the suite no longer names the key

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """`tlsterm -t` checks a config, certificates and keys without running:
 exit 0 and "FILE: configuration OK", or exit 1 with every error as
 "FILE:LINE:COL: message" and a count."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The command line: -V, -h, a bad option, a missing config file."""
 
 import re

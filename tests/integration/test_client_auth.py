@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """client_auth: required (no certificate, an untrusted, a revoked or a
 too-deep one fails the handshake and the reason is logged) and optional
 (the connection proceeds and the verification result is logged); the

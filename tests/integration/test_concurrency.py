@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """1000 TLS clients at once: every one of them gets its page."""
 
 import asyncio

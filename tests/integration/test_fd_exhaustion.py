@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """accept() failing with EMFILE backs off instead of spinning: tlsterm runs
 with a tiny open-file limit, more clients connect than it has descriptors
 for, it logs the back-off once a second, burns almost no CPU while the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """forwarded_headers: every HTTP/1.x request on a connection (keep-alive,
 pipelined) reaches the backend with X-Forwarded-For/Proto/Port (and
 optionally Forwarded and X-SSL-Client-*); client-supplied ones are dropped

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """curl fetches a page through tlsterm, verifying the certificate by name."""
 
 import tlsterm_harness as h

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """openssl s_client sends an HTTP/1.0 request through tlsterm and gets the
 backend's answer; tlsterm closes after the backend does."""
 

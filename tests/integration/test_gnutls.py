@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """gnutls-cli (a second TLS stack) gets a page through tlsterm."""
 
 import shutil

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Half-close is relayed: the client ends its side (with or without
 close_notify), the backend sees EOF, and the backend's answer that follows
 still reaches the client in full, ended by close_notify."""

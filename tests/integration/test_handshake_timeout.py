@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Timeouts: a client that connects and says nothing is closed at the
 handshake timeout; an established connection that goes quiet is closed at
 the idle timeout."""

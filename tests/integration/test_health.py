@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Active health checks: a server failing its check is taken out after
 `fall` failures and brought back after `rise` successes, each transition
 logged, without any client traffic needed to notice."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A listener on [::1] serves clients over IPv6."""
 
 import pytest

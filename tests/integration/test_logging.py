@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Log targets: a log file that SIGUSR1 reopens after rotation without
 losing a line, syslog, and log.access: false."""
 

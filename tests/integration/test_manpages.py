@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The man pages: they format without a groff warning, man(1) renders
 them, and they document every config key and every command-line option.
 

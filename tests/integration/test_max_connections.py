@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """limits.max_connections: connections beyond the limit are closed at once,
 without a handshake, a warning says so, and the connections already held
 are unaffected."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Memory per connection: a connection that has sent nothing costs only
 its small bookkeeping; TLS state (about 40 KB with mbedTLS's record
 buffers) is allocated when the first byte arrives.  A port scan or a

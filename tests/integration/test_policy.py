@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """TLS policy: only ECDHE key exchange with AEAD ciphers, in the server's
 order; cipher names in OpenSSL, IANA or mbedTLS spelling; configured
 curves; extended master secret; no client renegotiation; fallback SCSV.

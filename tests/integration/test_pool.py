@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Server pools: weighted round robin, least_conn, source_hash, per-server
 max_connections and backup servers, unix-socket servers, and passive
 health: a server that refuses is skipped for fail_timeout while the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """user/group: tlsterm binds and reads keys as root, then runs as the
 configured user with no capability but CAP_NET_BIND_SERVICE; when the
 drop cannot be done it refuses to run at all."""

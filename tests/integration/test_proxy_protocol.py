@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """proxy_protocol: v1 | v2 per backend.  The header reaches the backend
 before any payload; a real peer (nginx with `listen ... proxy_protocol`)
 sees the TLS client's address; the v2 TLVs carry ALPN, SNI, the SSL

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The port-80 companion: a plain-HTTP listener with redirect_to_https
 answers every request with 308 to the same host and path over https, and
 curl -L lands on the TLS listener."""

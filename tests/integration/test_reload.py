@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SIGHUP reload: the new generation is built completely beside the running
 one; unchanged listeners keep their sockets, so clients never see a refused
 or reset connection; connections finish on the generation they started on;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Renegotiation is refused: a TLS 1.2 client asking for it (s_client's
 "R") gets a no_renegotiation alert and no second ServerHello.  (TLS 1.3
 has no renegotiation at all.)"""

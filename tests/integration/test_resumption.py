@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Session resumption on TLS 1.2 (every client here is pinned to it): RFC
 5077 tickets (random in-process keys that rotate, or a shared key file so
 several instances resume each other's sessions) and the session-ID cache;

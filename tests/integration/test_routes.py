@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """routes: after the handshake the backend is picked by SNI, exact names
 first (whatever their place in the list), then one-label wildcards,
 ignoring case; anything else (no SNI, unknown name) goes to the

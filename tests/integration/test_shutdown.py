@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SIGTERM / SIGINT drain: tlsterm stops accepting at once, lets open
 connections carry on for up to timeouts.drain, then closes the rest
 (established ones with close_notify) and exits 0.  It exits as soon as the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The mirror of test_slow_reader: a backend that reads slowly while the
 client uploads as fast as it can.  tlsterm stops reading the client while
 the backend is behind, so its VmRSS grows by less than 16 MiB over the

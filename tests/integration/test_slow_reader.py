@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A client that reads slowly while the backend tries to send 1 GiB.
 
 tlsterm must apply back-pressure: it stops reading the backend while the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """One name with an RSA and an ECDSA certificate: clients that can verify
 ECDSA get the ECDSA one, RSA-only clients get the RSA one, by SNI and (for
 the default entry and its twin) without SNI.  TLS 1.2 here (the key type

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SNI picks the certificate: exact name first, then a wildcard of one
 label, ignoring case; the first entry serves clients without SNI or with an
 unknown name; names come from subjectAltName (the CN only without one).

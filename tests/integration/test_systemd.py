@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """systemd integration, without a running systemd: the unit files pass
 `systemd-analyze verify` and keep their `systemd-analyze security` exposure
 level; the daemon speaks the sd_notify datagram protocol (READY, RELOADING,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """testssl (Debian's testssl.sh 3.0.x / 3.2) against the default policy: a
 config with only listen, certificates (an RSA and an ECDSA certificate) and
 backends.  Fails on any old protocol or weak cipher category offered, on a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Protocol versions: TLS 1.0 and 1.1 clients (even with every cipher
 allowed) get no session; TLS 1.2 works; TLS 1.3 works when tlsterm is
 built against mbedTLS 3.6 (the default client then gets it) and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Under valgrind memcheck: three GETs and a SIGTERM leave no leaks and no
 memory errors."""
 

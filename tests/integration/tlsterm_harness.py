@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Shared helpers for the tlsterm integration suite.
 
 Everything here is plain stdlib: certificates come from the openssl CLI,
