@@ -77,6 +77,10 @@ def test_key_update_ends_the_connection(certs, daemon, http_backend, command):
             # the server ends the connection: s_client sees it and exits
             h.wait_until(lambda: c.p.poll() is not None, h.T(10),
                          "s_client to see the connection end after the KeyUpdate:\n" + c.out())
+            # s_client has exited, but its last lines may still be in the
+            # pipe: read to the end before looking at them
+            c.reader.join(h.T(5))
+            assert not c.reader.is_alive(), "s_client's output did not end"
             # ... cleanly: with tlsterm's close_notify, not an error alert
             after = re.split(r"^>>> .*KeyUpdate", c.out(), maxsplit=1, flags=re.M)[1]
             assert re.search(r"^<<< .*Alert .*close_notify", after, re.M), after
