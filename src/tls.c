@@ -558,16 +558,15 @@ ids_len(const int *ids)
 static int
 tls_suites_setup(struct tls_ctx *ctx, const struct config *cfg)
 {
-    size_t n13 = tls_max_minor() >= 4 ? ids_len(cfg->tls.suites13) : 0;
-    size_t n12 = ids_len(cfg->tls.ciphersuites), n = 0;
+    /* max_version 1.3 passed the config check only where the library has it */
+    size_t n13 = cfg->tls.max_version >= 4 ? ids_len(cfg->tls.suites13) : 0;
+    size_t n12 = cfg->tls.min_version <= 3 ? ids_len(cfg->tls.ciphersuites) : 0;
 
     ctx->suites = calloc(n13 + n12 + 1, sizeof(*ctx->suites));
     if (ctx->suites == NULL)
         return -1;
-    if (cfg->tls.max_version >= 4)
-        memcpy(ctx->suites, cfg->tls.suites13, n13 * sizeof(int)), n += n13;
-    if (cfg->tls.min_version <= 3)
-        memcpy(ctx->suites + n, cfg->tls.ciphersuites, n12 * sizeof(int));
+    memcpy(ctx->suites, cfg->tls.suites13, n13 * sizeof(int));
+    memcpy(ctx->suites + n13, cfg->tls.ciphersuites, n12 * sizeof(int));
     return 0;
 }
 

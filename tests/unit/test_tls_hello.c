@@ -14,18 +14,7 @@
 
 #include "tls_hello.h"
 
-/* `openssl s_client -tls1_3` (OpenSSL 3.0): supported_versions = {1.3}. */
-/* A string literal: the array ends in a NUL that is not part of it. */
-#define HELLO_LEN (sizeof(openssl_tls13) - 1)
-static const unsigned char openssl_tls13[] =
-    "\x16\x03\x01\x00\xf0\x01\x00\x00\xec\x03\x03\x85\xa0\xd3\x5e\x3b\x7c\x15\xb1\x65\x6c\x99\xba\xf1\x77\x58\xd7\x67\x5e\x63\xb0\xfa"
-    "\x6d\xf2\xa3\xd8\x11\x25\xd4\x01\xeb\x96\x12\x20\xba\xc3\x77\x59\x10\x56\x1c\xfb\xe0\xe5\x92\xe9\x4c\x3e\x35\xeb\xe8\xb7\x82\x7d"
-    "\xd2\xa7\x03\x4c\x1c\x82\x01\xa9\xb3\x97\x3f\xc3\x00\x08\x13\x02\x13\x03\x13\x01\x00\xff\x01\x00\x00\x9b\x00\x00\x00\x10\x00\x0e"
-    "\x00\x00\x0b\x65\x78\x61\x6d\x70\x6c\x65\x2e\x63\x6f\x6d\x00\x0b\x00\x04\x03\x00\x01\x02\x00\x0a\x00\x16\x00\x14\x00\x1d\x00\x17"
-    "\x00\x1e\x00\x19\x00\x18\x01\x00\x01\x01\x01\x02\x01\x03\x01\x04\x00\x23\x00\x00\x00\x16\x00\x00\x00\x17\x00\x00\x00\x0d\x00\x1e"
-    "\x00\x1c\x04\x03\x05\x03\x06\x03\x08\x07\x08\x08\x08\x09\x08\x0a\x08\x0b\x08\x04\x08\x05\x08\x06\x04\x01\x05\x01\x06\x01\x00\x2b"
-    "\x00\x03\x02\x03\x04\x00\x2d\x00\x02\x01\x01\x00\x33\x00\x26\x00\x24\x00\x1d\x00\x20\xfe\xf0\xe1\x67\x67\xb6\x3e\x9d\x90\x33\x77"
-    "\x5b\xc5\x9f\x05\x21\x45\x9c\x9b\x35\xda\x7a\xca\x04\xdc\x17\x50\xbe\x0b\x73\xbc\x33";
+#include "../fuzz/tls_hello_vector.h"
 
 /* A ClientHello record with the given legacy_version and, when n_sv >= 0,
  * a supported_versions extension holding sv[0..n_sv). */
@@ -66,7 +55,7 @@ static void
 test_openssl_hello(void **state)
 {
     (void)state;
-    assert_int_equal(tls_hello_versions(openssl_tls13, HELLO_LEN),
+    assert_int_equal(tls_hello_versions(tls_hello_openssl13, TLS_HELLO_OPENSSL13_LEN),
                      TLS_HELLO_V(4));
 }
 
@@ -95,13 +84,13 @@ test_built_hellos(void **state)
 static void
 test_truncated_and_trailing(void **state)
 {
-    unsigned char buf[HELLO_LEN + 16];
+    unsigned char buf[TLS_HELLO_OPENSSL13_LEN + 16];
 
     (void)state;
-    for (size_t n = 0; n < HELLO_LEN; n++)
-        assert_int_equal(tls_hello_versions(openssl_tls13, n), 0);
-    memcpy(buf, openssl_tls13, HELLO_LEN);
-    memset(buf + HELLO_LEN, 0xff, 16);
+    for (size_t n = 0; n < TLS_HELLO_OPENSSL13_LEN; n++)
+        assert_int_equal(tls_hello_versions(tls_hello_openssl13, n), 0);
+    memcpy(buf, tls_hello_openssl13, TLS_HELLO_OPENSSL13_LEN);
+    memset(buf + TLS_HELLO_OPENSSL13_LEN, 0xff, 16);
     assert_int_equal(tls_hello_versions(buf, sizeof(buf)), TLS_HELLO_V(4));
 }
 
@@ -134,7 +123,8 @@ test_suites_and_early_data(void **state)
     size_t n;
 
     (void)state;
-    assert_int_equal(tls_hello_read(openssl_tls13, HELLO_LEN, &hl), TLS_HELLO_V(4));
+    assert_int_equal(tls_hello_read(tls_hello_openssl13, TLS_HELLO_OPENSSL13_LEN, &hl),
+                     TLS_HELLO_V(4));
     assert_int_equal(hl.n_suites, 4);       /* three TLS 1.3 suites + SCSV */
     assert_true(tls_hello_offers_suite(&hl, ours13));
     assert_true(tls_hello_offers_suite(&hl, aes256));
