@@ -758,10 +758,20 @@ def platform(V):
             pick(r"hitch (\S+)", V.get("hitch")), pick(r"version (\S+)", V.get("haproxy")))
 
 
-METHOD13 = """- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
+# The method paragraphs both TLS versions share, put into either template.
+METHOD_BACKEND = """- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
   1 MiB and a 100 MiB file (random bytes), and `/upload`, which reads and discards a request body of up to
   200 MiB and answers 200.
-- **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
+"""
+METHOD_PLACEMENT = """- **CPU placement**: the machine has 2 CPUs. Every proxy is pinned to CPU 0 (`taskset -c 0`, all its
+  processes and threads); nginx and all clients (tlsload, wrk, curl) are pinned to CPU 1. The proxy then
+  never competes with the load generator, so its CPU time per operation is clean and the throughput figures
+  are *one-core* throughput. Tests alternate between the proxies run by run, so drift hits all three alike.
+- **Proxy CPU** is utime+stime, from `/proc/PID/stat`, of the proxy process and all its descendants
+  (hitch forks workers), all threads included, read before and after each load.
+"""
+
+METHOD13 = """%(backend)s- **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
   certificate (first pass ECDSA P-256, second pass RSA-2048), **TLS 1.3 only**, default cipher suites and
   groups (the negotiated suite and key-exchange group are recorded below):
   tlsterm `workers: 2`, `log.level: warn`, `tls: {min_version: "1.3"}`; hitch `--workers=2
@@ -772,13 +782,7 @@ METHOD13 = """- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access
   HAProxy every handshake (full and resumed) does an ML-KEM-768 encapsulation on top of X25519, while
   mbedTLS has no ML-KEM and tlsterm takes the client's other key share, X25519. The handshake rows
   therefore compare different key exchanges; the groups are listed per pass.
-- **CPU placement**: the machine has 2 CPUs. Every proxy is pinned to CPU 0 (`taskset -c 0`, all its
-  processes and threads); nginx and all clients (tlsload, wrk, curl) are pinned to CPU 1. The proxy then
-  never competes with the load generator, so its CPU time per operation is clean and the throughput figures
-  are *one-core* throughput. Tests alternate between the proxies run by run, so drift hits all three alike.
-- **Proxy CPU** is utime+stime, from `/proc/PID/stat`, of the proxy process and all its descendants
-  (hitch forks workers), all threads included, read before and after each load.
-- **Client**: `tests/bench/tlsload.c -3` (TLS 1.3 only), a single-threaded epoll client on OpenSSL (compiled
+%(placement)s- **Client**: `tests/bench/tlsload.c -3` (TLS 1.3 only), a single-threaded epoll client on OpenSSL (compiled
   by the harness). Its CPU use is reported as *client CPU %%*; at 100%% the client, not the proxy, limits
   connections/s (the CPU-per-connection figure stays valid).
 - **(a) full handshakes**: 32 concurrent clients, each: new TCP connection, full TLS 1.3 handshake,
@@ -863,26 +867,18 @@ def render(res, floor, meta, quick):
     w("## Method\n")
     margs = {"hs": "%s s" % ("4" if quick else "10"), "wrk": "5s" if quick else "10s",
              "bulk": "1 download and 1 upload per proxy" if quick else "3 of each per proxy, median",
-             "haproxy": platform(V)[4]}
+             "haproxy": platform(V)[4], "backend": METHOD_BACKEND,
+             "placement": METHOD_PLACEMENT}
     if t13:
         w(METHOD13 % margs)
     else:
-        w("""- **Backend**: nginx, `worker_processes 1`, keep-alive on, `access_log off`, serving a 100-byte file, a
-  1 MiB and a 100 MiB file (random bytes), and `/upload`, which reads and discards a request body of up to
-  200 MiB and answers 200.
-- **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
+        w("""%(backend)s- **Proxies**, all three running at the same time, each in front of the same nginx, each with the same
   certificate (first pass ECDSA P-256, second pass RSA-2048), TLS 1.2 only, default cipher suites and curves
   (the negotiated suite and key-exchange group are recorded below):
   tlsterm `workers: 2`, `log.level: warn`; hitch `--workers=2 --tls-protos=TLSv1.2` (default ciphers;
   workers run as `nobody`, hitch refuses root);
   HAProxy 2.6 `nbthread 2`, `mode tcp`, `bind ... ssl crt PEM ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2`.
-- **CPU placement**: the machine has 2 CPUs. Every proxy is pinned to CPU 0 (`taskset -c 0`, all its
-  processes and threads); nginx and all clients (tlsload, wrk, curl) are pinned to CPU 1. The proxy then
-  never competes with the load generator, so its CPU time per operation is clean and the throughput figures
-  are *one-core* throughput. Tests alternate between the proxies run by run, so drift hits all three alike.
-- **Proxy CPU** is utime+stime, from `/proc/PID/stat`, of the proxy process and all its descendants
-  (hitch forks workers), all threads included, read before and after each load.
-- **Client**: `tests/bench/tlsload.c`, a single-threaded epoll client on OpenSSL (compiled by the harness).
+%(placement)s- **Client**: `tests/bench/tlsload.c`, a single-threaded epoll client on OpenSSL (compiled by the harness).
   Its CPU use is reported as *client CPU %%*; at 100%% the client, not the proxy, limits connections/s
   (the CPU-per-connection figure stays valid).
 - **(a) full handshakes**: 32 concurrent clients, each: new TCP connection, full TLS 1.2 handshake,
