@@ -37,8 +37,6 @@
  * work a small file can ask for. */
 #define CONFIG_MAX_NODE_VISITS 100000
 #define CONFIG_WORKERS_MAX 1024
-#define CONFIG_BUFFER_MIN 1024
-#define CONFIG_BUFFER_MAX (1024 * 1024)
 #define CONFIG_TIMEOUT_MAX_MS (30ULL * 24 * 3600 * 1000)
 #define CONFIG_EDIT_MAX 64
 #define DIGITS "0123456789"
@@ -198,7 +196,7 @@ want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun
 }
 
 /* The same for one entry of the sequence under key. */
-static const char *
+const char *
 want_item_text(struct ctx *c, const char *key, const yaml_node_t *v)
 {
     if (v->type != YAML_SCALAR_NODE || node_has_nul(v)) {
@@ -245,7 +243,7 @@ ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s)
 }
 
 /* [A-Za-z0-9_.-]+: safe in log lines and metric labels. */
-static bool
+bool
 str_in(const char *s, const char *const *list)
 {
     for (; list != NULL && *list != NULL; list++)
@@ -422,7 +420,7 @@ walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys,
     }
 }
 
-static void
+void
 on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     if (v->type != YAML_MAPPING_NODE) {
@@ -436,7 +434,6 @@ on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 
 static const struct count_kind workers_kind = { 1, CONFIG_WORKERS_MAX, true };
-static const struct count_kind max_conn_kind = { 1, CONFIG_MAX_CONNECTIONS_MAX, false };
 
 void
 on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
@@ -511,9 +508,6 @@ on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
 }
 
-static const struct size_kind buffer_kind = {
-    CONFIG_BUFFER_MIN, CONFIG_BUFFER_MAX, "must be between 1k and 1m"
-};
 
 /* "1.2" or "1.3" as a TLS minor number (3, 4); 0 with an error said. */
 static int
@@ -594,17 +588,13 @@ _Static_assert(sizeof(enum config_client_auth) == sizeof(int) &&
                sizeof(enum config_balance) == sizeof(int) &&
                sizeof(enum config_health_type) == sizeof(int), "on_enum stores an int");
 
-static const struct enum_kind auth_mode_kind = {
-    (const char *const[]){ "none", "optional", "required", NULL },
-    "none, optional or required", CLIENT_AUTH_NONE
-};
 static const struct enum_kind log_target_kind = {
     (const char *const[]){ "stderr", "syslog", "file", NULL },
     "stderr, syslog or file", LOG_TARGET_STDERR
 };
 
 /* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
-static void
+void
 on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
@@ -707,10 +697,6 @@ on_id_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 /* ---- addresses, listeners, backends ------------------------------------- */
 
 
-static const struct addr_kind listen_kind = {
-    "listen address", false,
-    offsetof(struct config_listener, listen), offsetof(struct config_listener, n_listen)
-};
 
 int
 addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
@@ -729,7 +715,7 @@ addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
     return 0;
 }
 
-static void
+void
 on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     const struct addr_kind *kind = k->arg;
@@ -759,7 +745,7 @@ on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 }
 
 /* Made absolute against the config file's directory; never opened here. */
-static void
+void
 on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     const char *s = want_text(c, k->name, v, "a file name");
@@ -823,275 +809,6 @@ on_group(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
         oom(c, v);
 }
 
-static const struct key_spec cert_keys[] = {
-    { "cert", on_path, offsetof(struct config_cert, cert_file), NULL, true },
-    { "key", on_path, offsetof(struct config_cert, key_file), NULL, true },
-    { "key_passphrase_file", on_path, offsetof(struct config_cert, key_passphrase_file),
-      NULL, false },
-    { "allow_expired", on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-static void
-on_certificates(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v);
-
-    if (n == 0)
-        return;
-    l->certs = calloc(n, sizeof(*l->certs));
-    if (l->certs == NULL) {
-        oom(c, v);
-        return;
-    }
-    l->n_certs = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        if (it == NULL)
-            continue;
-        l->certs[i].pos = node_pos(it);
-        if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\"",
-                 k->name);
-        else
-            walk_map(c, it, cert_keys, "certificate entry", &l->certs[i]);
-    }
-}
-
-static void
-on_listener_name(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    const char *s = want_text(c, k->name, v, "a string");
-
-    if (s == NULL)
-        return;
-    if (!name_ok(s)) {
-        cerr(c, v, "invalid listener name \"%s\": use only letters, digits, "
-             "\"_\", \".\" and \"-\"", s);
-        return;
-    }
-    for (const struct config_listener *prev = c->cfg->listeners; prev < l; prev++) {
-        if (prev->name != NULL && strcmp(prev->name, s) == 0) {
-            cerr(c, v, "duplicate listener name \"%s\" (first used at line %d)", s,
-                 prev->pos.line);
-            return;
-        }
-    }
-    l->name = ctx_strdup(c, v, s);
-}
-
-static void
-on_backend_ref(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    const char *s = want_text(c, k->name, v, "a backend name");
-
-    if (s == NULL)
-        return;
-    l->backend_name = ctx_strdup(c, v, s);
-    c->backend_ref[l - c->cfg->listeners] = node_pos(v);
-}
-
-/* A host name as SNI carries it, or "*." and a suffix of at least two
- * labels; stored lower case so lookups can compare bytes. */
-static char *
-sni_pattern(struct ctx *c, const yaml_node_t *v, const char *s)
-{
-    const char *name = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
-    char *out;
-
-    if (*name == '\0' || strlen(s) > 253 ||
-        name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "_.-")] ||
-        name[0] == '.' || name[strlen(name) - 1] == '.' || strstr(name, "..") != NULL ||
-        (name != s && strchr(name, '.') == NULL)) {
-        cerr(c, v, "invalid sni \"%s\": expected a host name or \"*.\" and a domain", s);
-        return NULL;
-    }
-    out = ctx_strdup(c, v, s);
-    for (char *p = out; p != NULL && *p != '\0'; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return out;
-}
-
-static void
-on_route_sni(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_route *r = obj;
-    const char *s = want_text(c, k->name, v, "a host name");
-
-    if (s != NULL)
-        r->sni = sni_pattern(c, v, s);
-}
-
-static void
-on_route_backend(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_route *r = obj;
-    const char *s = want_text(c, k->name, v, "a backend name");
-
-    if (s == NULL)
-        return;
-    r->backend_name = ctx_strdup(c, v, s);
-    r->pos = node_pos(v);
-}
-
-static const struct key_spec route_keys[] = {
-    { "sni", on_route_sni, 0, NULL, true },
-    { "backend", on_route_backend, 0, NULL, true },
-    { NULL, NULL, 0, NULL, false },
-};
-
-static void
-on_routes(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v);
-
-    if (n == 0)
-        return;
-    l->routes = calloc(n, sizeof(*l->routes));
-    if (l->routes == NULL) {
-        oom(c, v);
-        return;
-    }
-    l->n_routes = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        if (it == NULL)
-            continue;
-        l->routes[i].pos = node_pos(it);
-        if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping with \"sni\" and \"backend\"",
-                 k->name);
-        else
-            walk_map(c, it, route_keys, "route", &l->routes[i]);
-    }
-}
-
-static const struct count_kind depth_kind = { 1, 20, false };
-
-static const struct key_spec client_auth_keys[] = {
-    { "mode", on_enum, offsetof(struct config_listener, client_auth.mode), &auth_mode_kind,
-      false },
-    { "ca", on_path, offsetof(struct config_listener, client_auth.ca_file), NULL, false },
-    { "crl", on_path, offsetof(struct config_listener, client_auth.crl_file), NULL, false },
-    { "verify_depth", on_count, offsetof(struct config_listener, client_auth.verify_depth),
-      &depth_kind, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-static void
-on_trusted(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v);
-
-    if (n == 0)
-        return;
-    l->trusted = calloc(n, sizeof(*l->trusted));
-    if (l->trusted == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        const char *s = it != NULL ? want_item_text(c, k->name, it) : NULL;
-        const char *why = NULL;
-        if (s == NULL)
-            continue;
-        if (config_parse_cidr(s, &l->trusted[l->n_trusted], &why) != 0)
-            cerr(c, it, "invalid trusted address \"%s\": %s", s, why);
-        else
-            l->n_trusted++;
-    }
-}
-
-static const struct count_kind port_kind = { 1, 65535, false };
-
-/* A port-80 companion: plain HTTP, every request answered with a 308 to
- * https.  It has no certificates and no backend, so it has its own keys. */
-static const struct key_spec redirect_keys[] = {
-    { "name", on_listener_name, 0, NULL, true },
-    { "listen", on_addrs, 0, &listen_kind, true },
-    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
-      NULL, true },
-    { "https_port", on_count, offsetof(struct config_listener, https_port), &port_kind, false },
-    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
-      NULL, false },
-    { "trusted", on_trusted, 0, NULL, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-/* "redirect_to_https: true" in the mapping, before walking it, picks the
- * key table (and so which keys are required). */
-static bool
-is_redirect(struct ctx *c, yaml_node_t *map)
-{
-    static const char *const yes[] = { "true", "yes", "on", NULL };
-
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-         p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = map_key(c, map, p), *vn = node_get(c, p->value);
-        if (kn != NULL && vn != NULL && vn->type == YAML_SCALAR_NODE &&
-            strcmp(node_text(kn), "redirect_to_https") == 0)
-            return str_in(node_text(vn), yes);
-    }
-    return false;
-}
-
-static const struct key_spec listener_keys[] = {
-    { "name", on_listener_name, 0, NULL, true },
-    { "listen", on_addrs, 0, &listen_kind, true },
-    { "certificates", on_certificates, 0, NULL, true },
-    { "backend", on_backend_ref, 0, NULL, true },
-    { "alpn", on_alpn, 0, NULL, false },
-    { "sni_strict", on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
-    { "client_auth", on_submap, 0, client_auth_keys, false },
-    { "routes", on_routes, 0, NULL, false },
-    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
-      NULL, false },
-    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
-      NULL, false },
-    { "trusted", on_trusted, 0, NULL, false },
-    { NULL, NULL, 0, NULL, false },
-};
-
-static void
-on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config *cfg = obj;
-    size_t n = want_seq(c, k->name, v);
-
-    if (n == 0)
-        return;
-    cfg->listeners = calloc(n, sizeof(*cfg->listeners));
-    c->backend_ref = calloc(n, sizeof(*c->backend_ref));
-    if (cfg->listeners == NULL || c->backend_ref == NULL) {
-        oom(c, v);
-        return;
-    }
-    cfg->n_listeners = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        if (it == NULL)
-            continue;
-        cfg->listeners[i].pos = node_pos(it);
-        cfg->listeners[i].client_auth.verify_depth = 5;
-        cfg->listeners[i].https_port = 443;
-        if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping", k->name);
-        else if (is_redirect(c, it))
-            walk_map(c, it, redirect_keys, "redirect listener", &cfg->listeners[i]);
-        else
-            walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
-        if (cfg->listeners[i].client_auth.mode != CLIENT_AUTH_NONE &&
-            cfg->listeners[i].client_auth.ca_file == NULL)
-            cerr(c, it, "client_auth needs \"ca\" (the CA certificates that sign "
-                 "client certificates) unless its mode is none");
-    }
-}
 
 
 static const struct key_spec log_keys[] = {
@@ -1110,12 +827,6 @@ static const struct key_spec timeout_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
-static const struct key_spec limit_keys[] = {
-    { "max_connections", on_count, offsetof(struct config, limits.max_connections),
-      &max_conn_kind, false },
-    { "buffer_size", on_size, offsetof(struct config, limits.buffer_size), &buffer_kind, false },
-    { NULL, NULL, 0, NULL, false },
-};
 
 static const struct count_kind cache_size_kind = { 0, 10000000, false };
 
@@ -1153,7 +864,7 @@ static const struct key_spec top_keys[] = {
     { "group", on_group, 0, NULL, false },
     { "log", on_submap, 0, log_keys, false },
     { "timeouts", on_submap, 0, timeout_keys, false },
-    { "limits", on_submap, 0, limit_keys, false },
+    { "limits", on_submap, 0, config_limit_keys, false },
     { "tls", on_submap, 0, tls_keys, false },
     { "listeners", on_listeners, 0, NULL, true },
     { "backends", on_backends, 0, NULL, true },
@@ -1487,6 +1198,7 @@ config_new(const char *path)
     cfg->log_access = true;
     cfg->limits.max_connections = 100000;
     cfg->limits.buffer_size = 16 * 1024;
+    cfg->limits.max_handshakes = 2048;
     cfg->tls.min_version = 3;
     cfg->tls.max_version = tls_max_minor();
     cfg->tls.ciphersuites = ids_dup(tls_cipher_defaults());
@@ -1554,38 +1266,13 @@ config_load(const char *path, struct config_errors *errs)
     return c.cfg;
 }
 
-static void
-listener_free(struct config_listener *l)
-{
-    free(l->name);
-    free(l->listen);
-    for (size_t i = 0; i < l->n_certs; i++) {
-        free(l->certs[i].cert_file);
-        free(l->certs[i].key_file);
-        free(l->certs[i].key_passphrase_file);
-    }
-    free(l->certs);
-    free(l->backend_name);
-    for (char **p = l->alpn; p != NULL && *p != NULL; p++)
-        free(*p);
-    free(l->alpn);
-    free(l->client_auth.ca_file);
-    free(l->client_auth.crl_file);
-    for (size_t i = 0; i < l->n_routes; i++) {
-        free(l->routes[i].sni);
-        free(l->routes[i].backend_name);
-    }
-    free(l->routes);
-    free(l->trusted);
-}
-
 void
 config_free(struct config *cfg)
 {
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < cfg->n_listeners; i++)
-        listener_free(&cfg->listeners[i]);
+        config_listener_free(&cfg->listeners[i]);
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++)
         config_backend_free(&cfg->backends[i]);
@@ -1597,6 +1284,7 @@ config_free(struct config *cfg)
     free(cfg->log_file);
     free(cfg->run_as.user);
     free(cfg->run_as.group);
+    free(cfg->limits.per_address.exempt);
     free(cfg->path);
     free(cfg);
 }

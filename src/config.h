@@ -163,6 +163,15 @@ struct config {
     struct {
         unsigned max_connections;   /* default 100000 */
         size_t buffer_size;         /* relay buffer per direction, default 16k */
+        unsigned max_handshakes;    /* in progress, whole process; default 2048, 0: none */
+        unsigned worker_max_handshakes; /* 0: max_handshakes / workers, rounded up */
+        struct config_per_address {
+            unsigned connections;   /* open at once per client address; 0: no limit */
+            unsigned handshakes_per_second; /* new connections, token bucket; 0: none */
+            unsigned handshake_burst;   /* bucket size; 0: handshakes_per_second */
+            struct config_cidr *exempt; /* addresses the limits above skip */
+            size_t n_exempt;
+        } per_address;
     } limits;
     struct config_tls tls;
     struct config_listener *listeners;

@@ -90,6 +90,24 @@ void on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 void on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
 void on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
 void on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+bool str_in(const char *s, const char *const *list);
+
+/* A sequence of CIDR blocks ("10.0.0.0/8", one address); noun names
+ * them in the messages. */
+void cidr_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
+               struct config_cidr **out, size_t *n, const char *noun);
+const char *want_item_text(struct ctx *c, const char *key, const yaml_node_t *v);
+
+/* config_limits.c */
+extern const struct key_spec config_limit_keys[];
+
+/* config_listener.c */
+void on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void config_listener_free(struct config_listener *l);
 
 /* config_backend.c */
 void on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);

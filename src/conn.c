@@ -497,7 +497,18 @@ conn_server_failed(struct conn *c, const char *why)
 }
 
 /* With forwarded_headers the client is told, in HTTP, with a 503 to its
- * request; otherwise the connection closes. */
+ * request; otherwise the connection closes.  reason_buf holds why. */
+static void
+conn_unserved(struct conn *c)
+{
+    if (c->be->http.enabled && conn_http_start(c, 503, c->reason_buf) > 0) {
+        conn_start_relay(c);
+        return;
+    }
+    if (c->state != CONN_CLOSED)
+        conn_close(c, c->reason_buf);
+}
+
 static void
 conn_no_server(struct conn *c)
 {
@@ -506,12 +517,30 @@ conn_no_server(struct conn *c)
     snprintf(last, sizeof(last), "%s", c->tried ? c->reason_buf : "all down or full");
     snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: no server available "
              "(last: %.300s)", c->be->name, last);
-    if (c->be->http.enabled && conn_http_start(c, 503, c->reason_buf) > 0) {
-        conn_start_relay(c);
-        return;
-    }
-    if (c->state != CONN_CLOSED)
-        conn_close(c, c->reason_buf);
+    conn_unserved(c);
+}
+
+/* Out of fds, memory or local ports is this host's shortage, not the
+ * server's: its health stays as it is (else every server of the pool
+ * would rest), and the listeners rest instead. */
+static bool
+conn_local_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS ||
+           err == EADDRNOTAVAIL;
+}
+
+static void
+conn_local_failure(struct conn *c, int err)
+{
+    atomic_fetch_add(&c->w->srv->n_local_failures, 1);
+    snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: local shortage, no socket "
+             "for %s: %s (server health unchanged)", c->be->name, c->server->text,
+             strerror(err));
+    pool_release(&c->g->pool, c->be, c->srv_idx);
+    c->srv_idx = -1;
+    listeners_back_off(c->w, "backend socket", err);
+    conn_unserved(c);
 }
 
 /* Tries the servers the pool offers until a connect starts; each server
@@ -535,10 +564,16 @@ conn_backend_connect(struct conn *c)
         c->bfd = backend_connect(c->server, &done);
         if (c->bfd >= 0)
             break;
+        if (conn_local_shortage(errno)) {
+            conn_local_failure(c, errno);
+            return;
+        }
         conn_server_failed(c, strerror(errno));
     }
     event_assign(&c->bev_r, c->w->base, c->bfd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->bev_w, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
+    event_priority_set(&c->bev_r, PRIO_ESTABLISHED);
+    event_priority_set(&c->bev_w, PRIO_ESTABLISHED);
     if (done) {
         pool_succeeded(&c->g->pool, c->be, c->srv_idx);
         conn_start_relay(c);
@@ -568,6 +603,29 @@ conn_connected(struct conn *c)
 }
 
 /* ---- handshake ------------------------------------------------------- */
+
+/* Counted from accept until the handshake ends either way: what
+ * limits.max_handshakes bounds. */
+static void
+conn_hs_leave(struct conn *c)
+{
+    if (!c->in_hs)
+        return;
+    c->in_hs = false;
+    c->w->handshaking--;
+    atomic_fetch_sub(&c->w->srv->n_handshaking, 1);
+    worker_handshake_done(c->w);
+}
+
+/* From here on its events run before any handshake step. */
+static void
+conn_established(struct conn *c)
+{
+    conn_hs_leave(c);
+    event_priority_set(&c->cev_r, PRIO_ESTABLISHED);
+    event_priority_set(&c->cev_w, PRIO_ESTABLISHED);
+    event_priority_set(&c->timer, PRIO_ESTABLISHED);
+}
 
 static void
 conn_handshake(struct conn *c)
@@ -606,6 +664,7 @@ conn_handshake(struct conn *c)
         return;
     }
     c->t_hs = conn_now_ms();
+    conn_established(c);
     atomic_fetch_add(tls_resumed(c->tls) ? &c->w->srv->n_resumed_handshakes
                                          : &c->w->srv->n_full_handshakes, 1);
     conn_backend_connect(c);
@@ -647,6 +706,8 @@ conn_log_close(struct conn *c, unsigned open)
     long hs_ms = c->t_hs ? (long)(c->t_hs - c->t_start) : -1;
     char cert[1024];
 
+    if (c->refused)             /* counted, and logged per address and interval */
+        return;
     conn_format_peer_cert(c, cert, sizeof(cert));
     /* The access line: its keys are documented in tlsterm.8 (LOGGING) and
      * only ever added to, never renamed. */
@@ -680,6 +741,7 @@ conn_free(struct conn *c)
     struct worker *w = c->w;
     unsigned open = atomic_fetch_sub(&w->srv->n_open, 1) - 1;
 
+    conn_hs_leave(c);
     conn_log_close(c, open);
     if (c->t_hs && !c->tls_broken && !c->down.done)
         tls_close_notify(c->tls);           /* best effort, never waits */
@@ -697,6 +759,8 @@ conn_free(struct conn *c)
     tls_conn_free(c->tls);
     conn_http_free(c);
     pool_release(&c->g->pool, c->be, c->srv_idx);
+    if (c->addr_counted)
+        addr_limit_release(&w->srv->addrs, (const struct sockaddr *)&c->peer_ss);
     free(c->pp_buf);
     free(c->up.buf);
     free(c->down.buf);
@@ -798,19 +862,80 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     conn_finish(c);
 }
 
+/* ---- per-address limits -------------------------------------------- */
+
+static bool
+conn_exempt(const struct config_per_address *pa, const struct sockaddr_storage *ss)
+{
+    for (size_t i = 0; i < pa->n_exempt; i++)
+        if (config_cidr_match(&pa->exempt[i], (const struct sockaddr *)ss))
+            return true;
+    return false;
+}
+
+static void
+conn_log_refusals(const struct config_per_address *pa, enum addr_verdict v,
+                  const char *listener, const struct sockaddr_storage *ss, unsigned long n)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    conn_format_ip(ip, sizeof(ip), ss);
+    if (v == ADDR_TOO_MANY)
+        log_warn("client=%s listener=%s: per_address.connections (%u) reached: refused %lu "
+                 "connection(s) since the last report (one report per %d s per address)",
+                 ip, listener, pa->connections, n, ADDR_LIMIT_LOG_MS / 1000);
+    else
+        log_warn("client=%s listener=%s: per_address.handshakes_per_second (%u, burst %u) "
+                 "reached: refused %lu connection(s) since the last report (one report per "
+                 "%d s per address)", ip, listener, pa->handshakes_per_second,
+                 pa->handshake_burst ? pa->handshake_burst : pa->handshakes_per_second, n,
+                 ADDR_LIMIT_LOG_MS / 1000);
+}
+
+enum addr_verdict
+conn_addr_admit(struct worker *w, const struct config *cfg, const char *listener,
+                const struct sockaddr_storage *ss)
+{
+    const struct config_per_address *pa = &cfg->limits.per_address;
+    struct addr_rules r = { pa->connections, pa->handshakes_per_second, pa->handshake_burst };
+    enum addr_verdict v;
+    unsigned long n = 0;
+
+    if ((r.connections == 0 && r.rate == 0) || conn_exempt(pa, ss))
+        return ADDR_UNTRACKED;
+    v = addr_limit_admit(&w->srv->addrs, (const struct sockaddr *)ss, &r, conn_now_ms(), &n);
+    if (v == ADDR_TOO_MANY)
+        atomic_fetch_add(&w->srv->n_refused_addr_conns, 1);
+    else if (v == ADDR_TOO_FAST)
+        atomic_fetch_add(&w->srv->n_refused_addr_rate, 1);
+    else if (v == ADDR_UNTRACKED)
+        atomic_fetch_add(&w->srv->n_addr_untracked, 1);
+    if (n)
+        conn_log_refusals(pa, v, listener, ss, n);
+    return v;
+}
+
 void
 conn_accept(struct worker *w, const struct listener *l, int fd,
             const struct sockaddr_storage *peer)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c;
+    enum addr_verdict v = ADDR_UNTRACKED;
     int one = 1;
 
-    if (c == NULL) {
+    /* behind a trusted PROXY sender the client is known only after the header */
+    if (!(l->lc->proxy_protocol_in && conn_trusted(l->lc, peer)))
+        v = conn_addr_admit(w, w->gen->cfg, l->lc->name, peer);
+    if (v == ADDR_TOO_MANY || v == ADDR_TOO_FAST || (c = calloc(1, sizeof(*c))) == NULL) {
+        if (v == ADDR_ADMIT)
+            addr_limit_release(&w->srv->addrs, (const struct sockaddr *)peer);
         close(fd);
         atomic_fetch_sub(&w->srv->n_open, 1);
-        log_error("listener=%s: out of memory for a new connection", l->lc->name);
+        if (v == ADDR_ADMIT || v == ADDR_UNTRACKED)
+            log_error("listener=%s: out of memory for a new connection", l->lc->name);
         return;
     }
+    c->addr_counted = v == ADDR_ADMIT;
     c->w = w;
     c->g = gen_ref(w->gen);
     c->lc = l->lc;
@@ -829,6 +954,14 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     event_assign(&c->cev_r, w->base, fd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->cev_w, w->base, fd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
     evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
+    event_priority_set(&c->cev_r, PRIO_HANDSHAKE);
+    event_priority_set(&c->cev_w, PRIO_HANDSHAKE);
+    event_priority_set(&c->timer, PRIO_HANDSHAKE);
+    if (!l->lc->redirect_to_https) {
+        c->in_hs = true;
+        w->handshaking++;
+        atomic_fetch_add(&w->srv->n_handshaking, 1);
+    }
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

@@ -12,6 +12,7 @@
 
 #include <event2/event_struct.h>
 
+#include "addr_limit.h"
 #include "config.h"
 
 struct worker;
@@ -65,6 +66,9 @@ struct conn {
     struct tls_conn *tls;
     struct http_conn *http;     /* forwarded_headers (conn_http.c); NULL: bytes pass as they are */
     bool tls_broken;            /* no close_notify after a TLS error */
+    bool in_hs;                 /* counted in w->handshaking */
+    bool addr_counted;          /* holds a place in srv->addrs (per_address) */
+    bool refused;               /* by a per_address limit: no access line */
     bool b_drained;             /* last backend read was short: wait for epoll */
     unsigned active;            /* enum conn_wait bits registered */
     unsigned kick;              /* bits to re-run soon: a pump yielded */
@@ -99,6 +103,11 @@ enum conn_read conn_read_backend(struct conn *c, char *buf, size_t *n);
 void half_idle(struct half *h, enum conn_wait wait);
 /* The client ended (or may send no more): FIN to the backend. */
 void up_end(struct conn *c);
+
+/* A new connection from ss against limits.per_address of cfg; refusals
+ * are counted and logged once per address and interval. */
+enum addr_verdict conn_addr_admit(struct worker *w, const struct config *cfg,
+                                  const char *listener, const struct sockaddr_storage *ss);
 
 /* conn_proxy.c */
 bool conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer);

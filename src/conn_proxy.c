@@ -115,6 +115,20 @@ conn_proxy_apply(struct conn *c, const struct pp_header *h)
         log_debug("conn=%llu client=%s via=%s PROXY v%d header", (unsigned long long)c->id,
                   c->peer, via, h->version);
     }
+    /* LOCAL: the sender's own health check, not a client */
+    switch (h->local ? ADDR_UNTRACKED
+                     : conn_addr_admit(c->w, c->g->cfg, c->lc->name, &c->peer_ss)) {
+    case ADDR_TOO_MANY:
+    case ADDR_TOO_FAST:
+        c->refused = true;
+        conn_close(c, "refused by a per_address limit");
+        return -1;
+    case ADDR_ADMIT:
+        c->addr_counted = true;
+        break;
+    default:
+        break;
+    }
     free(c->pp_buf);
     c->pp_buf = NULL;
     c->pp_in = PP_IN_NONE;

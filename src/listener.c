@@ -94,18 +94,27 @@ listener_reject(struct listener *l, int fd)
 /* Out of fds: stop accepting for a moment instead of spinning on a
  * listening socket that stays readable. */
 static void
-listener_pause(struct listener *l, int err)
+listener_pause(struct listener *l, const char *what, int err)
 {
     struct timeval tv = { 0, LISTENER_BACKOFF_MS * 1000 };
     time_t now = time(NULL);
 
+    if (l->ev == NULL)
+        return;
     event_del(l->ev);
     evtimer_add(l->backoff, &tv);
     if (now == l->pause_logged_at)
         return;
     l->pause_logged_at = now;
-    log_warn("listener=%s addr=%s: accept: %s; pausing accepts for %d ms",
-             l->lc->name, l->addr->text, strerror(err), LISTENER_BACKOFF_MS);
+    log_warn("listener=%s addr=%s: %s: %s; pausing accepts for %d ms",
+             l->lc->name, l->addr->text, what, strerror(err), LISTENER_BACKOFF_MS);
+}
+
+void
+listeners_back_off(struct worker *w, const char *what, int err)
+{
+    for (size_t i = 0; i < w->n_listeners; i++)
+        listener_pause(&w->listeners[i], what, err);
 }
 
 static void
@@ -115,7 +124,8 @@ listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    event_add(l->ev, NULL);
+    if (!l->w->accept_held)     /* else worker_release() turns it on */
+        event_add(l->ev, NULL);
 }
 
 static int
@@ -124,11 +134,14 @@ listener_accept_one(struct listener *l)
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     struct server *srv = l->w->srv;
-    int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd;
 
+    if (!worker_may_accept(l->w))
+        return -1;
+    fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-            listener_pause(l, errno);
+            listener_pause(l, "accept", errno);
         else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warn("listener=%s: accept: %s", l->lc->name, strerror(errno));
         return -1;
@@ -173,6 +186,8 @@ listener_start(struct listener *l)
     l->backoff = evtimer_new(base, listener_resume_cb, l);
     if (l->ev == NULL || l->backoff == NULL)
         return -1;
+    event_priority_set(l->ev, PRIO_ACCEPT);
+    event_priority_set(l->backoff, PRIO_ACCEPT);
     return event_add(l->ev, NULL);
 }
 

@@ -31,5 +31,9 @@ int listener_start(struct listener *l);
 /* Accepts everything already queued (before closing for a drain). */
 void listener_accept_pending(struct listener *l);
 void listener_close(struct listener *l);
+/* A local shortage (fds, memory) elsewhere than accept: every listener of
+ * the worker rests for a moment, so the connections already open can
+ * finish instead of new ones failing the same way. */
+void listeners_back_off(struct worker *w, const char *what, int err);
 
 #endif

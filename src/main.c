@@ -177,6 +177,19 @@ server_free(struct server *srv)
     gen_unref(srv->gen);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->swapped);
+    addr_limit_free(&srv->addrs);
+}
+
+/* Sized for the addresses one host can meet in a flood; pages untouched
+ * while per_address is off cost no memory. */
+static int
+server_addr_table(struct server *srv)
+{
+    uint8_t seed[16];
+
+    if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
+        return -1;
+    return addr_limit_init(&srv->addrs, SERVER_ADDR_TABLE, seed);
 }
 
 static int
@@ -245,11 +258,16 @@ main(int argc, char **argv)
         memset(srv.instance_id, 0, sizeof(srv.instance_id));
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.swapped, NULL);
+    if (server_addr_table(&srv) != 0) {
+        log_error("out of memory for the per-address table");
+        return 1;
+    }
     rc = serve(&srv);
     server_free(&srv);
     log_info("stopped: %lu connection(s) served, %lu refused at max_connections, "
-             "%lu full and %lu resumed handshake(s)",
+             "%lu refused by per_address limits, %lu full and %lu resumed handshake(s)",
              atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected),
+             atomic_load(&srv.n_refused_addr_conns) + atomic_load(&srv.n_refused_addr_rate),
              atomic_load(&srv.n_full_handshakes), atomic_load(&srv.n_resumed_handshakes));
     tls_global_free();
     libevent_global_shutdown();

@@ -11,7 +11,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr_limit.h"
 #include "config.h"
+
+/* Addresses the per_address limits track at once. */
+#define SERVER_ADDR_TABLE 65536
 
 struct worker;
 struct event;
@@ -45,6 +49,13 @@ struct server {
     atomic_ulong next_conn_id;
     atomic_ulong n_full_handshakes;
     atomic_ulong n_resumed_handshakes;
+    atomic_uint n_handshaking;      /* accepted, handshake not finished */
+    atomic_ulong n_accept_holds;    /* times a worker stopped accepting: max_handshakes */
+    atomic_ulong n_local_failures;  /* backend socket() failed here: fds, memory */
+    atomic_ulong n_refused_addr_conns;  /* per_address.connections */
+    atomic_ulong n_refused_addr_rate;   /* per_address.handshakes_per_second */
+    atomic_ulong n_addr_untracked;  /* the address table was full */
+    struct addr_limit addrs;
 };
 
 #endif

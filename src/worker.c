@@ -247,21 +247,148 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
+/* One handshake step or accept round per loop round (max_callbacks 1
+ * from PRIO_HANDSHAKE down): after each, libevent polls the sockets again
+ * and runs whatever established connection became ready first. */
+static struct event_base *
+worker_base_new(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base = NULL;
+
+    if (ec == NULL)
+        return NULL;
+    if (event_config_set_max_dispatch_interval(ec, NULL, 1, PRIO_HANDSHAKE) == 0)
+        base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (base != NULL && event_base_priority_init(base, PRIO_LEVELS) != 0) {
+        event_base_free(base);
+        base = NULL;
+    }
+    return base;
+}
+
+/* ---- max_handshakes -------------------------------------------------- */
+
+#define WORKER_HOLD_RETRY_MS 10
+
+static unsigned
+worker_hs_limit(const struct worker *w)
+{
+    const struct config *cfg = w->gen->cfg;
+    unsigned n = w->srv->n_workers ? w->srv->n_workers : 1;
+
+    if (cfg->limits.worker_max_handshakes)
+        return cfg->limits.worker_max_handshakes;
+    return cfg->limits.max_handshakes ? (cfg->limits.max_handshakes + n - 1) / n : 0;
+}
+
+static void
+worker_listen(struct worker *w, bool on)
+{
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct listener *l = &w->listeners[i];
+        if (l->ev == NULL || (l->backoff && evtimer_pending(l->backoff, NULL)))
+            continue;
+        if (on)
+            event_add(l->ev, NULL);
+        else
+            event_del(l->ev);
+    }
+}
+
+static void
+worker_hold(struct worker *w, const char *what, unsigned limit)
+{
+    struct timeval tv = { 0, WORKER_HOLD_RETRY_MS * 1000 };
+    time_t now = time(NULL);
+
+    worker_listen(w, false);
+    w->accept_held = true;
+    /* the whole-process limit is freed by other threads: look again soon */
+    evtimer_add(w->hold_ev, &tv);
+    atomic_fetch_add(&w->srv->n_accept_holds, 1);
+    if (now - w->hold_logged_at < 10)
+        return;
+    w->hold_logged_at = now;
+    log_warn("worker=%u: %s (%u) handshakes in progress; new connections wait in the "
+             "accept queue", w->id, what, limit);
+}
+
+static void
+worker_release(struct worker *w)
+{
+    if (!w->accept_held)
+        return;
+    w->accept_held = false;
+    evtimer_del(w->hold_ev);
+    worker_listen(w, true);
+}
+
+bool
+worker_may_accept(struct worker *w)
+{
+    unsigned mine = worker_hs_limit(w), all = w->gen->cfg->limits.max_handshakes;
+
+    if (mine && w->handshaking >= mine) {
+        worker_hold(w, w->gen->cfg->limits.worker_max_handshakes
+                       ? "limits.worker_max_handshakes" : "limits.max_handshakes / workers",
+                    mine);
+        return false;
+    }
+    if (all && atomic_load(&w->srv->n_handshaking) >= all) {
+        worker_hold(w, "limits.max_handshakes", all);
+        return false;
+    }
+    return true;
+}
+
+void
+worker_handshake_done(struct worker *w)
+{
+    unsigned mine = worker_hs_limit(w), all = w->gen->cfg->limits.max_handshakes;
+
+    if (w->accept_held && (!mine || w->handshaking < mine) &&
+        (!all || atomic_load(&w->srv->n_handshaking) < all))
+        worker_release(w);
+}
+
+static void
+worker_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    worker_handshake_done(w);
+    if (w->accept_held) {
+        struct timeval tv = { 0, WORKER_HOLD_RETRY_MS * 1000 };
+        evtimer_add(w->hold_ev, &tv);
+    }
+}
+
 int
 worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->srv = srv;
-    w->base = event_base_new();
-    if (w->base == NULL)
+    if ((w->base = worker_base_new()) == NULL)
         return -1;
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
     w->drain_ev = event_new(w->base, -1, 0, worker_drain_cb, w);
     w->swap_ev = event_new(w->base, -1, 0, worker_swap_cb, w);
     w->ping_ev = event_new(w->base, -1, 0, worker_ping_cb, w);
-    if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL || w->ping_ev == NULL)
+    w->hold_ev = evtimer_new(w->base, worker_hold_cb, w);
+    if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL || w->ping_ev == NULL ||
+        w->hold_ev == NULL)
         return -1;
+    /* control events jump the queue: a stop must not wait behind a flood */
+    event_priority_set(w->stop_ev, PRIO_ESTABLISHED);
+    event_priority_set(w->drain_ev, PRIO_ESTABLISHED);
+    event_priority_set(w->swap_ev, PRIO_ESTABLISHED);
+    event_priority_set(w->ping_ev, PRIO_ESTABLISHED);
+    event_priority_set(w->hold_ev, PRIO_ACCEPT);
     if (worker_prepare(w, gen) != 0)
         return -1;
     worker_swap(w);
@@ -332,6 +459,8 @@ worker_free(struct worker *w)
         event_free(w->swap_ev);
     if (w->ping_ev)
         event_free(w->ping_ev);
+    if (w->hold_ev)
+        event_free(w->hold_ev);
     if (w->base)
         event_base_free(w->base);
     gen_unref(w->gen);

@@ -22,6 +22,18 @@ struct listener;
 struct conn;
 struct gen;
 
+/* Event priorities of a worker's loop (docs/design.md, "Established
+ * traffic first"): each loop round runs only the most urgent non-empty
+ * level, and at most one handshake step or accept round before it looks
+ * at the sockets again, so relaying never waits behind more than one step
+ * of handshake crypto. */
+enum worker_prio {
+    PRIO_ESTABLISHED = 0,           /* relay, backend connect, control events */
+    PRIO_HANDSHAKE = 1,
+    PRIO_ACCEPT = 2,
+    PRIO_LEVELS
+};
+
 struct worker {
     unsigned id;
     pthread_t thread;
@@ -33,6 +45,7 @@ struct worker {
     size_t n_listeners;
     struct conn *conns;             /* every open connection */
     struct event *stop_ev, *drain_ev, *swap_ev, *ping_ev;
+    struct event *hold_ev;          /* retries accepts held by max_handshakes */
     atomic_ulong pongs;             /* pings answered: the loop is alive */
     bool draining;                  /* listeners closed; finishing connections */
     const char *stop_reason;        /* set before stop_ev is activated */
@@ -43,6 +56,9 @@ struct worker {
     bool swap_done;
     time_t reject_logged_at;        /* rate limit for max_connections logs */
     unsigned long rejects_unlogged;
+    unsigned handshaking;           /* connections accepted, handshake not done */
+    bool accept_held;               /* listeners off: max_handshakes reached */
+    time_t hold_logged_at;
 };
 
 /* Binds (or takes from socket activation) every listener of gen, in the
@@ -75,5 +91,13 @@ void worker_drain(struct worker *w);
 void worker_stop(struct worker *w, const char *reason);
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
+
+/* Worker thread: a connection leaves the handshake (done or closed); may
+ * turn the listeners back on. */
+void worker_handshake_done(struct worker *w);
+/* Worker thread, before accepting: false when this worker or the whole
+ * process has max_handshakes in progress (the listeners are then off
+ * until there is room again). */
+bool worker_may_accept(struct worker *w);
 
 #endif
