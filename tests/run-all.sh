@@ -70,7 +70,7 @@ mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang --without-systemd
 if ! make -s -j"$jobs" all; then status=1; fi
 make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni \
-    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/unit/test_tls_hello \
+    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/unit/test_tls_hello tests/unit/test_addr_limit \
     tests/fuzz/fuzz_http_fwd tests/fuzz/fuzz_tls_hello || status=1
 # the notify / socket-activation wire protocol spoken without libsystemd
 if ! TLSTERM_BIN="$PWD/src/tlsterm" TLSTERM_SRCDIR="$top" PYTEST_ARGS="-k test_systemd" \

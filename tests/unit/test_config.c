@@ -99,6 +99,11 @@ test_minimal_defaults(void **state)
     assert_int_equal(cfg->backends[0].http.max_head, 65536);
     assert_int_equal(cfg->limits.max_connections, 100000);
     assert_int_equal(cfg->limits.buffer_size, 16384);
+    assert_int_equal(cfg->limits.max_handshakes, 2048);
+    assert_int_equal(cfg->limits.worker_max_handshakes, 0);
+    assert_int_equal(cfg->limits.per_address.connections, 0);
+    assert_int_equal(cfg->limits.per_address.handshakes_per_second, 0);
+    assert_int_equal(cfg->limits.per_address.n_exempt, 0);
     assert_int_equal(cfg->tls.min_version, 3);
     assert_int_equal(ids_len(cfg->tls.ciphersuites), 6);
     assert_memory_equal(cfg->tls.ciphersuites, dc, 7 * sizeof(int));
@@ -162,6 +167,14 @@ test_full(void **state)
     assert_int_equal(cfg->run_as.gid, 65534);
     assert_int_equal(cfg->limits.max_connections, 5000);
     assert_int_equal(cfg->limits.buffer_size, 65536);
+    assert_int_equal(cfg->limits.max_handshakes, 300);
+    assert_int_equal(cfg->limits.worker_max_handshakes, 100);
+    assert_int_equal(cfg->limits.per_address.connections, 20);
+    assert_int_equal(cfg->limits.per_address.handshakes_per_second, 5);
+    assert_int_equal(cfg->limits.per_address.handshake_burst, 15);
+    assert_int_equal(cfg->limits.per_address.n_exempt, 2);
+    assert_string_equal(cfg->limits.per_address.exempt[0].text, "10.0.0.0/8");
+    assert_int_equal(cfg->limits.per_address.exempt[1].bits, 128);
     assert_int_equal(cfg->tls.min_version, 3);
     assert_memory_equal(cfg->tls.ciphersuites, ciphers, sizeof(ciphers));
     assert_memory_equal(cfg->tls.curves, curves, sizeof(curves));
@@ -326,6 +339,13 @@ static struct bad bad_configs[] = {
     { "size_range", { "2:16: invalid buffer_size \"2m\": must be between 1k and 1m" } },
     { "max_conn_zero", { "2:20: invalid max_connections \"0\": expected an integer "
                          "from 1 to 10000000" } },
+    { "per_address_bad", {
+        "3:18: invalid connections \"-1\": expected an integer from 0 to 10000000",
+        "4:28: invalid handshakes_per_second \"fast\": expected an integer from 0 to 1000000",
+        "5:14: invalid exempt address \"10.0.0.0/33\": prefix length must be 0 to 32",
+        "5:29: invalid exempt address \"lb.example\": not a numeric IPv4 or IPv6 address",
+        "6:5: unknown key \"burst\" (valid keys: connections, handshakes_per_second, "
+        "handshake_burst, exempt)" } },
     { "workers_zero", { "1:10: invalid workers \"0\": " WORKERS_RANGE } },
     { "workers_lots", { "1:10: invalid workers \"lots\": " WORKERS_RANGE } },
     { "workers_5000", { "1:10: invalid workers \"5000\": " WORKERS_RANGE } },
