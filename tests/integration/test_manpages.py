@@ -19,7 +19,8 @@ import tlsterm_harness as h
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("TLSTERM_SRCDIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DOCS = os.path.join(SRCDIR, "docs")
-CONFIG_C = [os.path.join(SRCDIR, "src", f) for f in ("config.c", "config_backend.c")]
+CONFIG_C = [os.path.join(SRCDIR, "src", f) for f in ("config.c", "config_backend.c",
+                                                               "config_listener.c", "config_limits.c")]
 PAGES = ["tlsterm.8", "tlsterm.yaml.5"]
 # Sections of tlsterm.yaml.5 whose .TP tags are config keys and nothing else.
 KEY_SECTIONS = ("TOP-LEVEL KEYS", "LISTENERS", "BACKENDS")
@@ -165,12 +166,11 @@ def tag_words(tag):
 # ---------------------------------------------------------------- config keys
 
 def parser_keys():
-    """[(table, key)] from the key_spec tables of src/config.c and
-    src/config_backend.c, and the parent key of each table that is reached
+    """[(table, key)] from the key_spec tables of src/config*.c, and the parent key of each table that is reached
     through on_submap."""
     src = "".join(read(p) for p in CONFIG_C)
     keys, parents = [], {}
-    for m in re.finditer(r"static const struct key_spec (\w+)\[\]\s*=\s*\{(.*?)\n\};", src, re.S):
+    for m in re.finditer(r"(?:static )?const struct key_spec (\w+)\[\]\s*=\s*\{(.*?)\n\};", src, re.S):
         table, body = m.group(1), m.group(2)
         for e in re.finditer(r'\{\s*"(\w+)"\s*,\s*on_\w+', body):
             keys.append((table, e.group(1)))
