@@ -706,12 +706,11 @@ conn_log_close(struct conn *c, unsigned open)
     long hs_ms = c->t_hs ? (long)(c->t_hs - c->t_start) : -1;
     char cert[1024];
 
-    if (c->refused)             /* counted, and logged per address and interval */
-        return;
     conn_format_peer_cert(c, cert, sizeof(cert));
     /* The access line: its keys are documented in tlsterm.8 (LOGGING) and
      * only ever added to, never renamed. */
-    log_msg(c->g->cfg->log_access ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+    /* refusals are counted and logged per address and interval instead */
+    log_msg(c->g->cfg->log_access && !c->refused ? LOG_LVL_INFO : LOG_LVL_DEBUG,
             "conn=%llu client=%s listener=%s sni=%s alpn=%s tls=%s cipher=%s "
             "resumed=%d%s backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
             "gen=%lu state=\"%s\" reason=\"%s\"",
@@ -936,6 +935,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
         return;
     }
     c->addr_counted = v == ADDR_ADMIT;
+    atomic_fetch_add(&w->srv->n_accepted, 1);
     c->w = w;
     c->g = gen_ref(w->gen);
     c->lc = l->lc;

@@ -121,6 +121,7 @@ conn_proxy_apply(struct conn *c, const struct pp_header *h)
     case ADDR_TOO_MANY:
     case ADDR_TOO_FAST:
         c->refused = true;
+        atomic_fetch_sub(&c->w->srv->n_accepted, 1);     /* refused, not served */
         conn_close(c, "refused by a per_address limit");
         return -1;
     case ADDR_ADMIT:

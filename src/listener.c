@@ -92,9 +92,10 @@ listener_reject(struct listener *l, int fd)
 }
 
 /* Out of fds: stop accepting for a moment instead of spinning on a
- * listening socket that stays readable. */
+ * listening socket that stays readable.  *logged_at: one line per second
+ * per cause. */
 static void
-listener_pause(struct listener *l, const char *what, int err)
+listener_pause(struct listener *l, const char *what, int err, time_t *logged_at)
 {
     struct timeval tv = { 0, LISTENER_BACKOFF_MS * 1000 };
     time_t now = time(NULL);
@@ -103,9 +104,9 @@ listener_pause(struct listener *l, const char *what, int err)
         return;
     event_del(l->ev);
     evtimer_add(l->backoff, &tv);
-    if (now == l->pause_logged_at)
+    if (now == *logged_at)
         return;
-    l->pause_logged_at = now;
+    *logged_at = now;
     log_warn("listener=%s addr=%s: %s: %s; pausing accepts for %d ms",
              l->lc->name, l->addr->text, what, strerror(err), LISTENER_BACKOFF_MS);
 }
@@ -114,7 +115,7 @@ void
 listeners_back_off(struct worker *w, const char *what, int err)
 {
     for (size_t i = 0; i < w->n_listeners; i++)
-        listener_pause(&w->listeners[i], what, err);
+        listener_pause(&w->listeners[i], what, err, &w->listeners[i].local_logged_at);
 }
 
 static void
@@ -128,20 +129,22 @@ listener_resume_cb(evutil_socket_t fd, short what, void *arg)
         event_add(l->ev, NULL);
 }
 
+/* check: honour max_handshakes (not while draining: what is queued then
+ * is accepted and served, never reset by the close). */
 static int
-listener_accept_one(struct listener *l)
+listener_accept_one(struct listener *l, bool check)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     struct server *srv = l->w->srv;
     int fd;
 
-    if (!worker_may_accept(l->w))
+    if (check && !worker_may_accept(l->w))
         return -1;
     fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-            listener_pause(l, "accept", errno);
+            listener_pause(l, "accept", errno, &l->pause_logged_at);
         else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warn("listener=%s: accept: %s", l->lc->name, strerror(errno));
         return -1;
@@ -151,7 +154,6 @@ listener_accept_one(struct listener *l)
         listener_reject(l, fd);
         return 0;
     }
-    atomic_fetch_add(&srv->n_accepted, 1);
     conn_accept(l->w, l, fd, &peer);
     return 0;
 }
@@ -164,7 +166,7 @@ listener_accept_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (int i = 0; i < LISTENER_ACCEPTS_PER_WAKE; i++)
-        if (listener_accept_one(l) != 0)
+        if (listener_accept_one(l, true) != 0)
             return;
 }
 
@@ -173,7 +175,7 @@ listener_accept_pending(struct listener *l)
 {
     if (l->fd < 0)
         return;
-    while (listener_accept_one(l) == 0)
+    while (listener_accept_one(l, false) == 0)
         ;
 }
 

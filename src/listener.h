@@ -20,6 +20,7 @@ struct listener {
     struct event *ev;
     struct event *backoff;              /* re-enables accept after EMFILE */
     time_t pause_logged_at;             /* one EMFILE warning per second */
+    time_t local_logged_at;             /* ... and one for backend sockets */
 };
 
 /* Fails when something else already listens on the address, so two

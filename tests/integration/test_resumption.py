@@ -44,7 +44,8 @@ def stopped_counts(d):
     problems = d.stop()
     assert not problems, problems
     m = re.search(r" info stopped: (\d+) connection\(s\) served, (\d+) refused at "
-                  r"max_connections, (\d+) full and (\d+) resumed handshake\(s\)$",
+                  r"max_connections, \d+ refused by per_address limits, "
+                  r"(\d+) full and (\d+) resumed handshake\(s\)$",
                   d.log(), re.M)
     assert m, d.log_tail()
     return tuple(int(x) for x in m.groups())

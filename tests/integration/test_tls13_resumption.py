@@ -76,7 +76,7 @@ def test_ticket_issued_and_resumed(certs, http_backend, tlsterm, tmp_path, versi
     problems = d.stop()
     assert not problems, problems
     m = re.search(r" info stopped: \d+ connection\(s\) served, \d+ refused at max_connections, "
-                  r"(\d+) full and (\d+) resumed handshake\(s\)$", d.log(), re.M)
+                  r"\d+ refused by per_address limits, (\d+) full and (\d+) resumed handshake\(s\)$", d.log(), re.M)
     assert m and (int(m.group(1)), int(m.group(2))) == (1, 3), d.log_tail()
 
 
