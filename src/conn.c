@@ -125,6 +125,8 @@ conn_event_of(struct conn *c, enum conn_wait bit)
 static unsigned
 conn_wanted(const struct conn *c)
 {
+    if (c->hs_busy)             /* the handshake thread has it */
+        return 0;
     switch (c->state) {
     case CONN_HANDSHAKE:
     case CONN_CONNECTING:
@@ -630,8 +632,6 @@ conn_established(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
-    enum tls_status st;
-
     /* TLS state is allocated only once the client has sent something; a
      * connect-and-close (a health check) is told apart from a failed
      * handshake. */
@@ -654,8 +654,16 @@ conn_handshake(struct conn *c)
             return;
         }
     }
-    st = tls_handshake(c->tls);
+    if (!conn_hs_offload(c))
+        conn_handshake_result(c, tls_handshake(c->tls));
+}
+
+void
+conn_handshake_result(struct conn *c, enum tls_status st)
+{
     if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) {
+        if (c->hs_late)
+            conn_close(c, "handshake timeout");
         c->hs_wait = tls_wait(st);
         return;
     }
@@ -789,7 +797,7 @@ conn_kick(struct conn *c)
     c->kick = 0;
 }
 
-static void
+void
 conn_finish(struct conn *c)
 {
     if (c->state == CONN_CLOSED) {
@@ -847,6 +855,10 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (c->hs_busy) {           /* the step in progress ends it */
+        c->hs_late = true;
+        return;
+    }
     if (c->state == CONN_HANDSHAKE) {
         conn_close(c, "handshake timeout");
     } else if (c->state == CONN_CONNECTING) {

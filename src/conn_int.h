@@ -14,6 +14,7 @@
 
 #include "addr_limit.h"
 #include "config.h"
+#include "tls.h"
 
 struct worker;
 struct gen;
@@ -67,6 +68,10 @@ struct conn {
     struct http_conn *http;     /* forwarded_headers (conn_http.c); NULL: bytes pass as they are */
     bool tls_broken;            /* no close_notify after a TLS error */
     bool in_hs;                 /* counted in w->handshaking */
+    bool hs_busy;               /* a step runs on the handshake thread (conn_hs.c) */
+    bool hs_late;               /* ... and the handshake timeout passed meanwhile */
+    enum tls_status hs_result;  /* of that step, for the worker */
+    struct conn *hs_next;       /* in the handshake thread's queues */
     bool addr_counted;          /* holds a place in srv->addrs (per_address) */
     bool refused;               /* by a per_address limit: no access line */
     bool b_drained;             /* last backend read was short: wait for epoll */
@@ -108,6 +113,14 @@ void up_end(struct conn *c);
  * are counted and logged once per address and interval. */
 enum addr_verdict conn_addr_admit(struct worker *w, const struct config *cfg,
                                   const char *listener, const struct sockaddr_storage *ss);
+
+/* The rest of conn_handshake() once tls_handshake() said st. */
+void conn_handshake_result(struct conn *c, enum tls_status st);
+/* After a callback: frees a closed connection, else syncs its events. */
+void conn_finish(struct conn *c);
+/* conn_hs.c: hands the next tls_handshake() to the worker's handshake
+ * thread; false: run it here. */
+bool conn_hs_offload(struct conn *c);
 
 /* conn_proxy.c */
 bool conn_trusted(const struct config_listener *lc, const struct sockaddr_storage *peer);

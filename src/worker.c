@@ -14,6 +14,7 @@
 #include <event2/thread.h>
 
 #include "conn.h"
+#include "conn_hs.h"
 #include "gen.h"
 #include "listener.h"
 #include "log.h"
@@ -243,6 +244,7 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (size_t i = 0; i < w->n_listeners; i++)
         listener_close(&w->listeners[i]);
+    hs_thread_stop(w->hs);
     conn_close_all(w, w->stop_reason ? w->stop_reason : "shutdown");
     event_base_loopbreak(w->base);
 }
@@ -395,6 +397,8 @@ worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
     event_priority_set(w->swap_ev, PRIO_ESTABLISHED);
     event_priority_set(w->ping_ev, PRIO_ESTABLISHED);
     event_priority_set(w->hold_ev, PRIO_ACCEPT);
+    if ((w->hs = hs_thread_new(w)) == NULL)
+        return -1;
     if (worker_prepare(w, gen) != 0)
         return -1;
     worker_swap(w);
@@ -413,6 +417,8 @@ worker_main(void *arg)
 int
 worker_start(struct worker *w)
 {
+    if (hs_thread_start(w->hs) != 0)
+        return -1;
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         return -1;
     w->started = 1;
@@ -454,6 +460,8 @@ worker_free(struct worker *w)
 {
     for (size_t i = 0; i < w->n_listeners; i++)
         listener_close(&w->listeners[i]);
+    hs_thread_free(w->hs);
+    w->hs = NULL;
     conn_close_all(w, "shutdown");
     if (w->next_gen != NULL)
         worker_unprepare(w);

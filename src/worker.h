@@ -46,6 +46,7 @@ struct worker {
     struct conn *conns;             /* every open connection */
     struct event *stop_ev, *drain_ev, *swap_ev, *ping_ev;
     struct event *hold_ev;          /* retries accepts held by max_handshakes */
+    struct hs_thread *hs;           /* runs the handshake steps (conn_hs.h) */
     atomic_ulong pongs;             /* pings answered: the loop is alive */
     bool draining;                  /* listeners closed; finishing connections */
     const char *stop_reason;        /* set before stop_ev is activated */
