@@ -18,6 +18,7 @@ Clients look like different hosts by binding a source address in
 127.0.0.0/8 before they connect."""
 
 import math
+import os
 import re
 import signal
 import socket
@@ -487,3 +488,26 @@ def test_limits_config_ok(tmp_path, certs):
     r = h.run([h.BIN, "-t", "-c", p], timeout=h.T(20))
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     assert r.stdout.decode() == "%s: configuration OK\n" % p
+
+
+def _sched_policies(pid):
+    """{tid: policy number} of every thread (0 SCHED_OTHER, 5 SCHED_IDLE)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        out[int(tid)] = int(fields[38])     # field 41 of proc(5): policy
+    return out
+
+
+def test_handshakes_run_on_idle_priority_threads(certs, http_backend, tlsterm):
+    """docs/design.md, "Established traffic first": each worker has one
+    handshake thread at SCHED_IDLE, so relaying preempts handshake crypto;
+    the threads that relay stay at the normal policy, and a handshake done
+    there serves its request."""
+    d = tlsterm(h.one_listener(http_backend.port, workers=2))
+    assert h.https_get(d.addr(), certs.rsa_cert, timeout=h.T(10))[1] == h.BODY
+    policies = _sched_policies(d.pid)
+    idle = [t for t, p in policies.items() if p == 5]
+    assert len(idle) == 2, policies
+    assert all(p == 0 for t, p in policies.items() if t not in idle), policies
