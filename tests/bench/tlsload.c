@@ -5,6 +5,7 @@
  * TLS 1.2 only by default; -3: TLS 1.3 only.
  *
  *   tlsload hs   -p PORT [-3] [-c CONC] [-d SECONDS] [-n MAXCONNS] [-r] [-u PATH] [-S NSRC]
+ *                [-s FIRSTSRC] [-R RATE]
  *       CONC clients, each repeatedly: new TCP connection, TLS handshake,
  *       "GET PATH HTTP/1.1" with Connection: close, read the whole response,
  *       close.  Stops after SECONDS or MAXCONNS connections.  -r: offer the
@@ -13,9 +14,11 @@
  *       the ticket is a post-handshake NewSessionTicket: it is taken from the
  *       new-session callback while the first response is read, and OpenSSL's
  *       client session cache is then turned off so that the same ticket can
- *       be offered again and again (see main()).
+ *       be offered again and again (see main()).  -R: start at most RATE
+ *       new connections per second (evenly spaced; default: as fast as
+ *       CONC allows), for a paced client that stays under a rate limit.
  *
- *   tlsload hold -p PORT -n N [-3] [-c CONC] [-t TIMEOUT] [-S NSRC] [-r]
+ *   tlsload hold -p PORT -n N [-3] [-c CONC] [-t TIMEOUT] [-S NSRC] [-s FIRSTSRC] [-r]
  *       Establish N TLS connections (handshake done, nothing sent), at most
  *       CONC handshakes in flight, then print "READY ..." and keep them open
  *       until stdin says "check" (report how many the server closed) or
@@ -24,9 +27,14 @@
  *       -r in TLS 1.3 the first connection also waits (up to 5 s) for the
  *       server's NewSessionTicket before it is held.
  *
- * Source addresses 127.0.0.2 .. 127.0.0.(1+NSRC) are used round-robin (with
- * IP_BIND_ADDRESS_NO_PORT) so that many connections do not run out of
- * ephemeral ports.  Output: one line of key=value pairs.
+ * Source addresses FIRSTSRC .. FIRSTSRC+NSRC-1 (default 127.0.0.2 ..
+ * 127.0.0.(1+NSRC)) are used round-robin (with IP_BIND_ADDRESS_NO_PORT) so
+ * that many connections do not run out of ephemeral ports; -S 1 -s ADDR
+ * makes every connection come from ADDR.  Output: one line of key=value
+ * pairs; p50_ms and p99_ms are percentiles of the time per successful
+ * connection, from connect() to the response fully read (hs) or to the
+ * handshake done (hold), -1 if none succeeded; lerr counts the failed connections (of err) whose
+ * socket(), bind() or connect() failed at once, on the client side.
  *
  * build: cc -O2 -o tlsload tlsload.c -lssl -lcrypto
  */
@@ -64,20 +72,25 @@ struct conn {
 	char head[1024];
 	size_t headlen;
 	double t_ticket; /* ST_TICKET: when it started waiting for the ticket */
+	double t_start;  /* when connect() was called */
 };
 
 static SSL_CTX *ctx;
 static int ep;
 static struct sockaddr_in dst;
 static int nsrc = 8, src_next;
+static uint32_t src_first = 0x7f000002u; /* 127.0.0.2 */
 static int mode_hold, reuse, tls13;
 static SSL_SESSION *ticket;
 static char req[512];
 static size_t reqlen;
 static long n_ok, n_err, n_resumed, n_started, max_conns = -1;
+static long n_lerr; /* of n_err: socket(), bind() or connect() failed at once */
 static char cipher[64] = "?", group[32] = "?", proto[16] = "?";
 static int *held;
 static long n_held;
+static double *lat; /* seconds per successful connection */
+static size_t n_lat, cap_lat;
 
 static double now(void)
 {
@@ -148,7 +161,7 @@ static int start_conn(struct conn *c)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (nsrc > 0) {
 		struct sockaddr_in s = { .sin_family = AF_INET };
-		s.sin_addr.s_addr = htonl(0x7f000002u + (src_next++ % nsrc));
+		s.sin_addr.s_addr = htonl(src_first + (uint32_t)(src_next++ % nsrc));
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 		if (bind(fd, (struct sockaddr *)&s, sizeof s) < 0) {
 			close(fd);
@@ -158,6 +171,7 @@ static int start_conn(struct conn *c)
 	memset(c, 0, sizeof *c);
 	c->fd = fd;
 	c->need = -1;
+	c->t_start = now();
 	n_started++;
 	if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
 		close(fd);
@@ -173,11 +187,44 @@ static int start_conn(struct conn *c)
 	return 0;
 }
 
+static void add_latency(double t)
+{
+	if (n_lat == cap_lat) {
+		size_t n = cap_lat ? 2 * cap_lat : 4096;
+		double *p = realloc(lat, n * sizeof *p);
+		if (!p)
+			return; /* out of memory: the percentiles use fewer samples */
+		lat = p;
+		cap_lat = n;
+	}
+	lat[n_lat++] = t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* nearest-rank percentile of the recorded latencies, in ms; -1 if none */
+static double percentile_ms(double p)
+{
+	if (n_lat == 0)
+		return -1;
+	size_t k = (size_t)(p * n_lat + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n_lat)
+		k = n_lat;
+	return lat[k - 1] * 1e3;
+}
+
 static void end_conn(struct conn *c, int ok)
 {
-	if (ok)
+	if (ok) {
 		n_ok++;
-	else
+		add_latency(now() - c->t_start);
+	} else
 		n_err++;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl) {
@@ -325,14 +372,15 @@ static void step(struct conn *c)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: tlsload hs|hold -p PORT [-3] [-c CONC] [-d SECS] [-n N] [-t TIMEOUT] [-r] [-u PATH] [-S NSRC]\n");
+	fprintf(stderr, "usage: tlsload hs|hold -p PORT [-3] [-c CONC] [-d SECS] [-n N] [-t TIMEOUT] [-r] [-u PATH]\n"
+			"               [-S NSRC] [-s FIRSTSRC] [-R RATE]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int port = 0, conc = 32, opt;
-	double secs = 5, timeout = 120;
+	double secs = 5, timeout = 120, rate = 0;
 	const char *path = "/100b";
 	if (argc < 2)
 		usage();
@@ -341,7 +389,8 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "hs"))
 		usage();
 	optind = 2;
-	while ((opt = getopt(argc, argv, "3p:c:d:n:t:ru:S:")) != -1) {
+	struct in_addr a;
+	while ((opt = getopt(argc, argv, "3p:c:d:n:t:ru:S:s:R:")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'c': conc = atoi(optarg); break;
@@ -352,11 +401,23 @@ int main(int argc, char **argv)
 		case '3': tls13 = 1; break;
 		case 'u': path = optarg; break;
 		case 'S': nsrc = atoi(optarg); break;
+		case 's':
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				usage();
+			src_first = ntohl(a.s_addr);
+			break;
+		case 'R': rate = atof(optarg); break;
 		default: usage();
 		}
 	}
-	if (port <= 0 || (mode_hold && max_conns <= 0) || nsrc > 250)
+	if (port <= 0 || (mode_hold && max_conns <= 0) || nsrc > 250 || rate < 0)
 		usage();
+	/* loopback only: every source address in 127.0.0.0/8, not 127.0.0.0 */
+	if (nsrc > 0 && ((src_first >> 24) != 127 || ((src_first + nsrc - 1) >> 24) != 127 ||
+			 (src_first & 0xffffffu) == 0)) {
+		fprintf(stderr, "tlsload: source addresses must be in 127.0.0.0/8\n");
+		exit(2);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -393,9 +454,13 @@ int main(int argc, char **argv)
 		int stop_new = (t - t0 >= limit) || (max_conns >= 0 && n_started >= max_conns);
 		active = 0;
 		for (int i = 0; i < conc; i++) {
-			if (cs[i].fd < 0 && !stop_new && !(first_alone && n_started > 0)) {
-				if (start_conn(&cs[i]) < 0)
+			/* -R: the n-th connection starts at t0 + (n - 1) / rate */
+			int paced = rate > 0 && n_started >= (long)(rate * (t - t0)) + 1;
+			if (cs[i].fd < 0 && !stop_new && !paced && !(first_alone && n_started > 0)) {
+				if (start_conn(&cs[i]) < 0) {
 					n_err++;
+					n_lerr++;
+				}
 				stop_new = max_conns >= 0 && n_started >= max_conns;
 			}
 			if (cs[i].fd >= 0 && cs[i].st == ST_TICKET && t - cs[i].t_ticket > 5)
@@ -420,7 +485,12 @@ int main(int argc, char **argv)
 			break;
 		if (t - t0 > limit + 10) /* stuck connections: give up on them */
 			break;
-		int n = epoll_wait(ep, evs, 256, 100);
+		int wait_ms = 100;
+		if (rate > 0 && !stop_new) {
+			double next = t0 + n_started / rate - now();
+			wait_ms = next <= 0 ? 1 : next >= 0.1 ? 100 : (int)(next * 1e3) + 1;
+		}
+		int n = epoll_wait(ep, evs, 256, wait_ms);
 		for (int i = 0; i < n; i++)
 			step(evs[i].data.ptr);
 	}
@@ -428,8 +498,12 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	printf("%s ok=%ld err=%ld resumed=%ld secs=%.3f rate=%.1f cipher=%s group=%s client_cpu_s=%.3f stuck=%d proto=%s\n",
-	       mode_hold ? "READY" : "DONE", n_ok, n_err, n_resumed, el, n_ok / el, cipher, group, cpu, active, proto);
+	if (n_lat)
+		qsort(lat, n_lat, sizeof *lat, cmp_double);
+	printf("%s ok=%ld err=%ld resumed=%ld secs=%.3f rate=%.1f cipher=%s group=%s client_cpu_s=%.3f stuck=%d proto=%s"
+	       " p50_ms=%.3f p99_ms=%.3f lerr=%ld\n",
+	       mode_hold ? "READY" : "DONE", n_ok, n_err, n_resumed, el, n_ok / el, cipher, group, cpu, active, proto,
+	       percentile_ms(0.50), percentile_ms(0.99), n_lerr);
 	fflush(stdout);
 	if (!mode_hold)
 		return 0;
