@@ -23,6 +23,13 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
 
+/* Workers share the session cache, and a worker's handshake thread and
+ * relaying thread share its RNG (TLS 1.3 tickets are written after the
+ * handshake): both rely on mbedTLS's own locks. */
+#if !defined(MBEDTLS_THREADING_C)
+#error "tlsterm needs mbedTLS built with MBEDTLS_THREADING_C (and MBEDTLS_THREADING_PTHREAD)"
+#endif
+
 #if MBEDTLS_VERSION_MAJOR >= 3
 #define TLS_COMPAT_V3 1
 #include <psa/crypto.h>
