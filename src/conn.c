@@ -632,6 +632,8 @@ conn_established(struct conn *c)
 static void
 conn_handshake(struct conn *c)
 {
+    enum tls_status st;
+
     /* TLS state is allocated only once the client has sent something; a
      * connect-and-close (a health check) is told apart from a failed
      * handshake. */
@@ -654,8 +656,14 @@ conn_handshake(struct conn *c)
             return;
         }
     }
-    if (!conn_hs_offload(c))
-        conn_handshake_result(c, tls_handshake(c->tls));
+    /* the cheap steps (a whole TLS 1.2 resumption) run here, without a
+     * hand-off; the crypto goes to the handshake thread */
+    st = tls_handshake(c->tls, true);
+    if (st == TLS_CRYPTO && conn_hs_offload(c))
+        return;
+    if (st == TLS_CRYPTO)
+        st = tls_handshake(c->tls, false);
+    conn_handshake_result(c, st);
 }
 
 void

@@ -77,7 +77,7 @@ hs_main(void *arg)
         if ((t->todo = c->hs_next) == NULL)
             t->todo_tail = &t->todo;
         pthread_mutex_unlock(&t->lock);
-        c->hs_result = tls_handshake(c->tls);
+        c->hs_result = tls_handshake(c->tls, false);
         pthread_mutex_lock(&t->lock);
         hs_push(&t->done_tail, c);
         event_active(t->done_ev, 0, 0);

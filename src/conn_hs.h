@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* conn_hs.h - each worker's handshake thread: the steps of TLS handshakes
- * (the ECDHE and signature crypto, about a millisecond each) run there at
- * the lowest scheduling priority, so the worker's own thread, which
- * relays established connections, takes the CPU from them the moment a
- * socket is ready (docs/design.md, "Established traffic first").
+/* conn_hs.h - each worker's handshake thread: the handshake steps that do
+ * public-key crypto (ECDHE, signatures, certificate checks: about a
+ * millisecond each) run there at the lowest scheduling priority, so the
+ * worker's own thread, which relays established connections, takes the
+ * CPU from them the moment a socket is ready (docs/design.md,
+ * "Established traffic first").  The cheap steps, a whole TLS 1.2
+ * resumption among them, stay on the worker: a hand-off costs more than
+ * they do.
  *
  * The worker keeps every libevent operation: it hands a connection over
  * with its events off, the handshake thread runs one tls_handshake() on

@@ -736,13 +736,15 @@ tls_handshake_flush(struct tls_conn *t, int ret)
 /* Stepwise, so that whether the handshake sends a certificate (a full
  * handshake; a resumed one does not) is seen on the way. */
 enum tls_status
-tls_handshake(struct tls_conn *t)
+tls_handshake(struct tls_conn *t, bool light_only)
 {
     int ret = 0;
 
     while (!tls_compat_hs_over(&t->ssl) && ret == 0) {
         if (tls_compat_sent_certificate(&t->ssl))
             t->full = true;
+        if (light_only && tls_compat_heavy_step(&t->ssl))
+            return TLS_CRYPTO;      /* what was written waits in wbuf for the rest */
         ret = mbedtls_ssl_handshake_step(&t->ssl);
     }
     ret = tls_handshake_flush(t, ret);

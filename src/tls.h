@@ -25,6 +25,7 @@ enum tls_status {
     TLS_WANT_WRITE,
     TLS_EOF,            /* close_notify, or TCP FIN without one */
     TLS_ERROR,
+    TLS_CRYPTO,         /* tls_handshake(t, true): the next step does public-key crypto */
 };
 
 /* A verified (or, in optional mode, presented) client certificate. */
@@ -56,7 +57,10 @@ void tls_conn_free(struct tls_conn *t);
 /* The event loop saw the socket readable: reads may call recv() again. */
 void tls_readable(struct tls_conn *t);
 
-enum tls_status tls_handshake(struct tls_conn *t);
+/* light_only: stop with TLS_CRYPTO before a step that does ECDHE, a
+ * signature or a certificate check, so the caller can run the rest where
+ * it does not delay established connections (conn_hs.h). */
+enum tls_status tls_handshake(struct tls_conn *t, bool light_only);
 /* *n is set to the bytes moved when TLS_OK is returned. */
 enum tls_status tls_read(struct tls_conn *t, void *buf, size_t len, size_t *n);
 /* After TLS_WANT_WRITE, call again with the same buf and len. */

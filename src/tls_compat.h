@@ -94,6 +94,26 @@ tls_compat_sent_certificate(const mbedtls_ssl_context *ssl)
     return ssl->MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_SERVER_CERTIFICATE;
 }
 
+/* The next handshake step does public-key crypto: TLS 1.3's ServerHello
+ * (key share and handshake secret) and CertificateVerify, TLS 1.2's
+ * ServerKeyExchange and ClientKeyExchange, client certificate checks. */
+static inline bool
+tls_compat_heavy_step(const mbedtls_ssl_context *ssl)
+{
+    switch (ssl->MBEDTLS_PRIVATE(state)) {
+    case MBEDTLS_SSL_SERVER_HELLO:
+        return ssl->MBEDTLS_PRIVATE(tls_version) == MBEDTLS_SSL_VERSION_TLS1_3;
+    case MBEDTLS_SSL_SERVER_KEY_EXCHANGE:
+    case MBEDTLS_SSL_CLIENT_CERTIFICATE:
+    case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE:
+    case MBEDTLS_SSL_CERTIFICATE_VERIFY:
+    case MBEDTLS_SSL_CLIENT_CERTIFICATE_VERIFY:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static inline void *
 tls_compat_bio(mbedtls_ssl_context *ssl)
 {
@@ -223,6 +243,20 @@ static inline bool
 tls_compat_sent_certificate(const mbedtls_ssl_context *ssl)
 {
     return ssl->state == MBEDTLS_SSL_SERVER_CERTIFICATE;
+}
+
+static inline bool
+tls_compat_heavy_step(const mbedtls_ssl_context *ssl)
+{
+    switch (ssl->state) {
+    case MBEDTLS_SSL_SERVER_KEY_EXCHANGE:
+    case MBEDTLS_SSL_CLIENT_CERTIFICATE:
+    case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE:
+    case MBEDTLS_SSL_CERTIFICATE_VERIFY:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* 2.28 has no user-data slot, but its bio pointer is a public field. */
