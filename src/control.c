@@ -2,7 +2,8 @@
 /* control.c - signals, reload, drain and watchdog on the main thread.
  *
  * Signal map (tlsterm.8): SIGHUP reload; SIGTERM/SIGINT drain, then stop
- * (a second one stops at once); SIGUSR1 reopen the log file. */
+ * (a second one stops at once); SIGUSR1 reopen the log file; SIGUSR2,
+ * SIGQUIT and SIGALRM ignored with a warning. */
 #include "autoconf.h"
 
 #include <signal.h>
@@ -113,6 +114,19 @@ control_reload(struct server *srv)
              atomic_load(&srv->n_open));
     gen_unref(old);
     return 0;
+}
+
+/* Their default action would end the process with no drain and no log
+ * line; an operator used to another daemon's signals learns what we do. */
+static void
+on_unused(evutil_socket_t sig, short what, void *arg)
+{
+    const char *name = sig == SIGUSR2 ? "SIGUSR2" : sig == SIGQUIT ? "SIGQUIT" : "SIGALRM";
+
+    (void)what;
+    (void)arg;
+    log_warn("%s: not used by tlsterm, ignored (SIGHUP reloads, SIGTERM drains and stops, "
+             "SIGUSR1 reopens the log file)", name);
 }
 
 static void
@@ -271,16 +285,17 @@ start_watchdog(struct control *ct)
 int
 control_run(struct server *srv)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM };
     static void (*const cbs[])(evutil_socket_t, short, void *) = {
-        on_stop_signal, on_stop_signal, on_hup, on_usr1 };
+        on_stop_signal, on_stop_signal, on_hup, on_usr1, on_unused, on_unused, on_unused };
+    enum { N_SIGS = sizeof(sigs) / sizeof(sigs[0]) };
     struct control ct = { .base = event_base_new(), .srv = srv, .stop_reason = "shutdown" };
-    struct event *ev[4] = { NULL };
+    struct event *ev[N_SIGS] = { NULL };
     int rc;
 
     if (ct.base == NULL)
         return -1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < N_SIGS; i++) {
         ev[i] = evsignal_new(ct.base, sigs[i], cbs[i], &ct);
         event_add(ev[i], NULL);
     }
@@ -304,7 +319,7 @@ control_run(struct server *srv)
         worker_stop(&srv->workers[i], ct.stop_reason);
     for (unsigned i = 0; i < srv->n_workers; i++)
         worker_join(&srv->workers[i]);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_SIGS; i++)
         event_free(ev[i]);
     if (ct.watchdog)
         event_free(ct.watchdog);

@@ -237,6 +237,11 @@ main(int argc, char **argv)
     signal(SIGHUP, SIG_IGN);
     signal(SIGUSR1, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* unused signals whose default would kill the process without a word
+     * (control.c logs them once it runs) */
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGALRM, SIG_IGN);
     srv.config_path = opt.config_path;
     if (tls_global_init() != 0) {
         fprintf(stderr, "tlsterm: cannot initialise mbedTLS's PSA crypto\n");

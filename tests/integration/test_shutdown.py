@@ -124,3 +124,21 @@ def test_download_started_before_sigterm_completes(certs, backend, tlsterm):
     assert not problems, problems
     line = d.wait_close(port=progress["port"])
     assert line["out"] == SIZE and line["reason"].startswith("done"), line["line"]
+
+
+@pytest.mark.parametrize("sig,name", [(signal.SIGUSR2, "SIGUSR2"), (signal.SIGQUIT, "SIGQUIT"),
+                                      (signal.SIGALRM, "SIGALRM")])
+def test_unused_signal_is_ignored_with_a_warning(certs, http_backend, tlsterm, sig, name):
+    """tlsterm(8), SIGNALS: a signal tlsterm does not use neither kills it
+    (its default action) nor drops a connection; the log says so."""
+    d = tlsterm(h.one_listener(http_backend.port))
+    held = h.tls_connect(d.addr(), certs.rsa_cert)
+    try:
+        assert h.http11_exchange(held) == h.BODY
+        d.send_signal(sig)
+        d.wait_log(r"warn %s: not used by tlsterm, ignored \(SIGHUP reloads" % name)
+        assert d.proc.poll() is None, "tlsterm exited on %s" % name
+        assert h.http11_exchange(held) == h.BODY
+        assert h.https_get(d.addr(), certs.rsa_cert, timeout=h.T(10))[1] == h.BODY
+    finally:
+        held.close()
