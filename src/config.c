@@ -216,6 +216,11 @@ want_seq(struct ctx *c, const char *key, const yaml_node_t *v)
 {
     size_t n;
 
+    if (v->type == YAML_SCALAR_NODE && strpbrk(node_text(v), "+:!") != NULL) {
+        cerr(c, v, "\"%s\" must be a sequence of names, not an OpenSSL-style string: "
+             "%s: [NAME, NAME, ...] (see tlsterm.yaml(5))", key, key);
+        return 0;
+    }
     if (v->type != YAML_SEQUENCE_NODE) {
         cerr(c, v, "\"%s\" must be a sequence", key);
         return 0;
@@ -1039,12 +1044,47 @@ config_open(struct ctx *c)
     return f;
 }
 
+/* The source line of a syntax error, to tell the usual mistakes apart. */
+static void
+yaml_line(const struct ctx *c, size_t line, char *buf, size_t size)
+{
+    FILE *f = fopen(c->path, "re");
+
+    buf[0] = '\0';
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i <= line; i++)
+        if (fgets(buf, (int)size, f) == NULL) {
+            buf[0] = '\0';
+            break;
+        }
+    fclose(f);
+}
+
+/* What libyaml's wording means for the three mistakes operators make. */
+static const char *
+yaml_hint(const struct ctx *c, const yaml_parser_t *p)
+{
+    char line[512];
+    size_t col = p->problem_mark.column;
+
+    yaml_line(c, p->problem_mark.line, line, sizeof(line));
+    if (col < strlen(line) && line[col] == '\t')
+        return "; tabs cannot indent YAML: use spaces";
+    if (p->context != NULL && strstr(p->context, "alias") != NULL)
+        return "; a value that starts with \"*\" (\"*:443\", \"*.example.com\") must be in quotes";
+    if (strstr(line, "[:") != NULL || strstr(line, "]:") != NULL)
+        return "; an IPv6 address with a port (\"[::1]:443\") must be in quotes";
+    return "";
+}
+
 static void
 yaml_error(struct ctx *c, const yaml_parser_t *p)
 {
     struct config_pos pos = { (int)p->problem_mark.line + 1,
                               (int)p->problem_mark.column + 1 };
     const char *problem = p->problem != NULL ? p->problem : "unknown error";
+    const char *hint = p->error == YAML_READER_ERROR ? "" : yaml_hint(c, p);
 
     if (p->error == YAML_MEMORY_ERROR)
         cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
@@ -1053,10 +1093,11 @@ yaml_error(struct ctx *c, const yaml_parser_t *p)
                 problem, p->problem_offset);
     else if (p->context != NULL && (p->context_mark.line != p->problem_mark.line ||
                                     p->context_mark.column != p->problem_mark.column))
-        cerr_at(c, pos, "YAML syntax error: %s (%s at line %d, column %d)", problem,
-                p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+        cerr_at(c, pos, "YAML syntax error: %s (%s at line %d, column %d)%s", problem,
+                p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1,
+                hint);
     else
-        cerr_at(c, pos, "YAML syntax error: %s", problem);
+        cerr_at(c, pos, "YAML syntax error: %s%s", problem, hint);
 }
 
 /* A second "---" document would be silently ignored: refuse it. */

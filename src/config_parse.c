@@ -83,7 +83,8 @@ duration_unit(const char **sp, size_t *unit, const char **why)
             return 0;
         }
     }
-    return fail(why, "unknown unit (use ms, s, m, h or d)");
+    return fail(why, *s == ' ' ? "no space between the number and its unit (write 10s)"
+                               : "unknown unit (use ms, s, m, h or d)");
 }
 
 static int
@@ -159,7 +160,8 @@ config_parse_size(const char *s, uint64_t *bytes, const char **why)
     if (*s == '.')
         return fail(why, "fractions are not supported (write 1536k, not 1.5m)");
     if (size_suffix(s, &mult) != 0)
-        return fail(why, "unknown suffix (use k, m or g)");
+        return fail(why, *s == ' ' ? "no space between the number and its suffix (write 16k)"
+                                   : "unknown suffix (use k, m or g)");
     if (n > UINT64_MAX / mult)
         return fail(why, "size is too large");
     *bytes = n * mult;
@@ -186,6 +188,9 @@ addr_split(const char *s, char *host, size_t size, const char **port,
                                             : "expected \":PORT\" after \"]\"");
     } else {
         colon = end = strrchr(s, ':');
+        if (colon == NULL && s[strspn(s, "0123456789")] == '\0' && *s != '\0')
+            return fail(why, "a port alone is not an address: write HOST:PORT, e.g. "
+                        "\"0.0.0.0:443\" or \"[::1]:8080\"");
         if (colon == NULL)
             return fail(why, *s == '\0' ? "empty address" : "missing port (expected HOST:PORT)");
         if (strchr(s, ':') != colon)

@@ -339,6 +339,15 @@ static struct bad bad_configs[] = {
     { "size_range", { "2:16: invalid buffer_size \"2m\": must be between 1k and 1m" } },
     { "max_conn_zero", { "2:20: invalid max_connections \"0\": expected an integer "
                          "from 1 to 10000000" } },
+    { "yaml_star_unquoted", { "3:14: YAML syntax error: did not find expected alphabetic or "
+        "numeric character (while scanning an alias at line 3, column 13); a value that starts "
+        "with \"*\" (\"*:443\", \"*.example.com\") must be in quotes" } },
+    { "yaml_ipv6_unquoted", { "3:14: YAML syntax error: did not find expected node content; an "
+        "IPv6 address with a port (\"[::1]:443\") must be in quotes" } },
+    { "yaml_tab", { "2:1: YAML syntax error: found character that cannot start any token; tabs "
+        "cannot indent YAML: use spaces" } },
+    { "ciphers_openssl_string", { "2:12: \"ciphers\" must be a sequence of names, not an "
+        "OpenSSL-style string: ciphers: [NAME, NAME, ...] (see tlsterm.yaml(5))" } },
     { "per_address_bad", {
         "3:18: invalid connections \"-1\": expected an integer from 0 to 10000000",
         "4:28: invalid handshakes_per_second \"fast\": expected an integer from 0 to 1000000",
