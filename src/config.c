@@ -647,6 +647,20 @@ static const struct id_kind suite13_kind = {
     "TLS 1.3 ciphersuite", tls_suite13_id, tls_suite13_name, tls_suite13_valid_names
 };
 
+/* An OpenSSL name of a real TLS 1.2 suite without AEAD ("...-SHA",
+ * "...-SHA256", "...-SHA384" and no GCM, CCM or CHACHA20). */
+static bool
+cipher_is_cbc(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (strstr(s, "GCM") || strstr(s, "CCM") || strstr(s, "CHACHA20") ||
+        !(strstr(s, "AES") || strstr(s, "CAMELLIA") || strstr(s, "ARIA") || strstr(s, "DES")))
+        return false;
+    return (n > 4 && strcmp(s + n - 4, "-SHA") == 0) ||
+           (n > 7 && (strcmp(s + n - 7, "-SHA256") == 0 || strcmp(s + n - 7, "-SHA384") == 0));
+}
+
 static int
 id_item(struct ctx *c, const char *key, const struct id_kind *kind,
         const yaml_node_t *it, const int *ids, size_t n)
@@ -657,6 +671,11 @@ id_item(struct ctx *c, const char *key, const struct id_kind *kind,
     if (s == NULL)
         return 0;
     id = kind->lookup(s);
+    if (id == 0 && kind == &cipher_kind && cipher_is_cbc(s)) {
+        cerr(c, it, "cipher \"%s\" is a CBC suite, which tlsterm does not offer (only AEAD "
+             "suites: AES-GCM and ChaCha20-Poly1305; valid: %s)", s, kind->valid());
+        return 0;
+    }
     if (id == 0) {
         cerr(c, it, "unknown %s \"%s\" (valid: %s)", kind->noun, s, kind->valid());
         return 0;

@@ -211,7 +211,8 @@ static const struct key_spec redirect_keys[] = {
 };
 
 /* "redirect_to_https: true" in the mapping, before walking it, picks the
- * key table (and so which keys are required). */
+ * key table (and so which keys are required).  It reads the key nodes
+ * itself: map_key() reports problems, and the walk reports them once. */
 static bool
 is_redirect(struct ctx *c, yaml_node_t *map)
 {
@@ -219,8 +220,9 @@ is_redirect(struct ctx *c, yaml_node_t *map)
 
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = map_key(c, map, p), *vn = node_get(c, p->value);
-        if (kn != NULL && vn != NULL && vn->type == YAML_SCALAR_NODE &&
+        yaml_node_t *kn = node_get(c, p->key), *vn = node_get(c, p->value);
+        if (kn != NULL && kn->type == YAML_SCALAR_NODE && vn != NULL &&
+            vn->type == YAML_SCALAR_NODE &&
             strcmp(node_text(kn), "redirect_to_https") == 0)
             return str_in(node_text(vn), yes);
     }

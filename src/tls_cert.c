@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <mbedtls/ecdsa.h>
@@ -38,7 +39,14 @@ cert_readable(struct config_errors *errs, const struct config *cfg,
               const struct config_cert *cc, const char *what, const char *file)
 {
     FILE *f = fopen(file, "r");
+    struct stat st;
 
+    if (f != NULL && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: it is a directory; "
+                          "name the file in it", what, file);
+        return -1;
+    }
     if (f != NULL) {
         fclose(f);
         return 0;
@@ -46,6 +54,35 @@ cert_readable(struct config_errors *errs, const struct config *cfg,
     config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: %s", what, file,
                       strerror(errno));
     return -1;
+}
+
+/* Whether the start of a PEM file holds marker: a certificate in the key
+ * file or the reverse is the usual cause of a parse error. */
+static bool
+file_has(const char *path, const char *marker)
+{
+    char head[8192];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return false;
+    n = fread(head, 1, sizeof(head) - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strstr(head, marker) != NULL;
+}
+
+static bool
+files_swapped(const struct config *cfg, const struct config_cert *cc,
+              struct config_errors *errs)
+{
+    if (!file_has(cc->cert_file, "PRIVATE KEY-----") ||
+        !file_has(cc->key_file, "-----BEGIN CERTIFICATE-----"))
+        return false;
+    config_errors_add(errs, cfg->path, cc->pos, "certificate %s holds a private key and key %s "
+                      "a certificate: cert and key are swapped", cc->cert_file, cc->key_file);
+    return true;
 }
 
 /* The first line of the file, without its newline; zeroized by caller. */
@@ -278,7 +315,8 @@ tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_
         return -1;
     ret = mbedtls_x509_crt_parse_file(&c->crt, cc->cert_file);
     if (ret != 0) {
-        cert_err(errs, cfg, cc, "cannot load certificate", cc->cert_file, ret);
+        if (!files_swapped(cfg, cc, errs))
+            cert_err(errs, cfg, cc, "cannot load certificate", cc->cert_file, ret);
         return -1;
     }
     /* Chain order first: with the chain reversed the "leaf" is an issuer,

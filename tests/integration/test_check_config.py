@@ -125,3 +125,42 @@ def test_cipher_not_allowed(tmp_path, certs, bad):
     assert len(errs) == 1, errs
     assert errs[0].startswith(p + ":3:17: "), errs[0]
     assert bad in errs[0], errs[0]
+
+
+def test_directory_as_certificate(tmp_path, certs):
+    """issue 14: a directory given as cert or key is named as such (it
+    was "PK - Memory allocation failed")."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    path = write(tmp_path, good_config(certs, key=str(d)))
+    errs = errors_of(check(path), path)
+    assert errs == ["%s:8:9: cannot read private key %s: it is a directory; name the file in it"
+                    % (path, d)], errs
+
+
+def test_cert_and_key_swapped(tmp_path, certs):
+    """issue 14: swapped cert and key files say so (it was "X509 - The
+    CRT/CRL/CSR format is invalid")."""
+    path = write(tmp_path, good_config(certs, cert=certs.rsa_key, key=certs.rsa_cert))
+    errs = errors_of(check(path), path)
+    assert errs == ["%s:8:9: certificate %s holds a private key and key %s a certificate: cert "
+                    "and key are swapped" % (path, certs.rsa_key, certs.rsa_cert)], errs
+
+
+def test_cbc_suite_is_named_as_such(tmp_path, certs):
+    """issue 14: a real CBC suite is "not offered", not "unknown"."""
+    path = write(tmp_path, "tls: {ciphers: [ECDHE-RSA-AES128-SHA256]}\n" + good_config(certs))
+    errs = errors_of(check(path), path)
+    assert len(errs) == 1 and errs[0].startswith(
+        '%s:1:17: cipher "ECDHE-RSA-AES128-SHA256" is a CBC suite, which tlsterm does not offer '
+        "(only AEAD suites" % path), errs
+
+
+def test_duplicate_listener_key_reported_once(tmp_path, certs):
+    """issue 14/18: a duplicate key in a listener is one error, not two."""
+    text = good_config(certs).replace("  - name: https\n", "  - name: https\n    name: again\n")
+    path = write(tmp_path, text)
+    r = check(path)
+    errs = errors_of(r, path)
+    assert errs == ['%s:6:5: duplicate key "name" (first at line 5)' % path], errs
+    assert "configuration has 1 error" in r.stderr.decode()

@@ -400,8 +400,9 @@ static struct bad bad_configs[] = {
                            "(valid: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, "
                            "TLS_CHACHA20_POLY1305_SHA256)" } },
     { "unknown_cipher", { "2:42: unknown cipher \"RC4-SHA\" (valid: " CIPHERS_VALID ")" } },
-    { "cbc_cipher", { "3:7: unknown cipher \"TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256\" "
-                      "(valid: " CIPHERS_VALID ")" } },
+    { "cbc_cipher", { "3:7: cipher \"TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA256\" is a CBC suite, "
+                      "which tlsterm does not offer (only AEAD suites: AES-GCM and "
+                      "ChaCha20-Poly1305; valid: " CIPHERS_VALID ")" } },
     { "unknown_curve", { "2:20: unknown curve \"secp192r1\" (valid: x25519, secp256r1, "
                          "secp384r1, secp521r1)" } },
     { "empty_ciphers", { "2:12: \"ciphers\" must not be empty" } },
