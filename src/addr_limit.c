@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "addr_limit.h"
+#include "hash.h"
 
 #define SWEEP_STEP 2            /* entries looked at per admission */
 #define SWEEP_FULL 64           /* ... when no entry is free */
@@ -28,16 +29,6 @@ struct addr_entry {
     bool used, logged;
 };
 
-static uint64_t
-mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    return x ^ (x >> 33);
-}
-
 static uint32_t
 bucket_of(const struct addr_limit *t, const uint8_t key[16])
 {
@@ -45,7 +36,7 @@ bucket_of(const struct addr_limit *t, const uint8_t key[16])
 
     memcpy(&a, key, 8);
     memcpy(&b, key + 8, 8);
-    return (uint32_t)(mix(mix(a ^ t->seed[0]) ^ b ^ t->seed[1]) & t->mask);
+    return (uint32_t)(mix64(mix64(a ^ t->seed[0]) ^ b ^ t->seed[1]) & t->mask);
 }
 
 /* IPv4 as ::ffff:a.b.c.d, IPv6 by its /64; false for other families. */

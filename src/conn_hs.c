@@ -20,7 +20,8 @@
 
 /* SCHED_IDLE: a relaying thread that wakes up preempts a handshake step at
  * once, and handshakes still get every cycle nothing else wants.  A build
- * knob (0: nice 19 instead) only so that the flood benchmark can compare. */
+ * knob (CFLAGS=-DHS_THREAD_SCHED_IDLE=0: nice 19 instead) for comparing
+ * the two: tests/bench/results/flood-vs-nice19.md. */
 #ifndef HS_THREAD_SCHED_IDLE
 #define HS_THREAD_SCHED_IDLE 1
 #endif

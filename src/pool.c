@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 #include "pool.h"
 
@@ -97,16 +98,6 @@ pick_least(struct pool *p, unsigned w, const struct config_backend *be, const bo
     }
     (*rr)++;
     return best;
-}
-
-static uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    return x ^ (x >> 33);
 }
 
 static uint64_t

@@ -56,8 +56,8 @@ cert_readable(struct config_errors *errs, const struct config *cfg,
     return -1;
 }
 
-/* Whether the start of a PEM file holds marker: a certificate in the key
- * file or the reverse is the usual cause of a parse error. */
+/* Whether the start of a PEM file holds marker: an encrypted key, a
+ * certificate in the key file or the reverse. */
 static bool
 file_has(const char *path, const char *marker)
 {
@@ -104,23 +104,6 @@ cert_passphrase(char *out, size_t len, const struct config *cfg,
     return 0;
 }
 
-/* An encrypted PEM says so in its first lines ("Proc-Type: 4,ENCRYPTED",
- * or "BEGIN ENCRYPTED PRIVATE KEY"). */
-static bool
-key_file_encrypted(const char *path)
-{
-    char head[4096];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return false;
-    n = fread(head, 1, sizeof(head) - 1, f);
-    fclose(f);
-    head[n] = '\0';
-    return strstr(head, "ENCRYPTED") != NULL;
-}
-
 /* mbedTLS spots a wrong passphrase by the first bytes of what it
  * decrypted; about once in 500 they happen to look like a key and the
  * parse fails later, as a malformed key.  For an encrypted key with a
@@ -132,7 +115,8 @@ cert_wrong_passphrase(int ret, const struct config_cert *cc)
         return true;
     return cc->key_passphrase_file != NULL &&
            (-ret & 0xFF80) == -MBEDTLS_ERR_PK_KEY_INVALID_FORMAT &&
-           key_file_encrypted(cc->key_file);
+           file_has(cc->key_file, "ENCRYPTED");   /* "Proc-Type: 4,ENCRYPTED", or
+                                                    "BEGIN ENCRYPTED PRIVATE KEY" */
 }
 
 static int

@@ -249,14 +249,9 @@ worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
-/* Handshake steps (and accept rounds) per loop round: after them
- * libevent polls the sockets again and runs whatever established
- * connection became ready first.  A build knob only so that
- * tests/bench/flood.py can measure the alternatives (docs/design.md). */
-#ifndef WORKER_HS_STEPS_PER_ROUND
-#define WORKER_HS_STEPS_PER_ROUND 1
-#endif
-
+/* One handshake or accept callback per loop round: after it libevent
+ * polls the sockets again and runs whatever established connection
+ * became ready first. */
 static struct event_base *
 worker_base_new(void)
 {
@@ -265,8 +260,7 @@ worker_base_new(void)
 
     if (ec == NULL)
         return NULL;
-    if (event_config_set_max_dispatch_interval(ec, NULL, WORKER_HS_STEPS_PER_ROUND,
-                                               PRIO_HANDSHAKE) == 0)
+    if (event_config_set_max_dispatch_interval(ec, NULL, 1, PRIO_HANDSHAKE) == 0)
         base = event_base_new_with_config(ec);
     event_config_free(ec);
     if (base != NULL && event_base_priority_init(base, PRIO_LEVELS) != 0) {
