@@ -101,11 +101,7 @@ def assert_refused(src, d):
     s = connect_from(src, d.addr())
     try:
         port = s.getsockname()[1]
-        try:
-            s.sendall(h.client_hello())
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        how = h.closed_by_peer(s, h.T(5))
+        how = h.hello_then_closed(s, h.T(5))
     finally:
         s.close()
     assert how in ("eof", "reset"), "a connection from %s got %s, not closed" % (src, how)

@@ -19,11 +19,7 @@ def test_max_connections(certs, http_backend, tlsterm):
         http_backend.wait_conns(LIMIT, done=False)   # all 5 are relaying
         extra = socket.create_connection(d.addr(), timeout=h.T(5))
         try:
-            try:
-                extra.sendall(h.client_hello())
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            how = h.closed_by_peer(extra, h.T(2))
+            how = h.hello_then_closed(extra, h.T(2))
         finally:
             extra.close()
         assert how in ("eof", "reset"), "the 6th connection got %s" % how

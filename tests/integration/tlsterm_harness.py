@@ -1171,6 +1171,16 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hello_then_closed(sock, timeout):
+    """Sends a ClientHello on a plain TCP socket (the peer may have closed
+    it already) and returns how the peer ended it, as closed_by_peer()."""
+    try:
+        sock.sendall(client_hello())
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return closed_by_peer(sock, timeout)
+
+
 def closed_by_peer(sock, timeout):
     """Waits until the peer closes a plain TCP socket: returns 'eof',
     'reset', or 'data:<bytes>' when the peer sent something first;
