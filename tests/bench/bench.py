@@ -335,20 +335,7 @@ backends:
     q = free_port()
     cfg = os.path.join(tmp, "haproxy-%s.cfg" % tag)
     with open(cfg, "w") as f:
-        f.write("""global
-  nbthread 2
-  maxconn %d
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-frontend f
-  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv%s ssl-max-ver TLSv%s
-  default_backend b
-backend b
-  server s 127.0.0.1:%d
-""" % (NOFILE // 2 - 100, q, pem, TLS, TLS, backend))
+        f.write(haproxy_cfg(2, q, pem, TLS, backend))
     p = spawn(pinned(PROXY_CPU, ["haproxy", "-db", "-f", cfg]), stdout=subprocess.DEVNULL,
               stderr=open("%s/haproxy-%s.log" % (tmp, tag), "w"))
     procs["haproxy"] = (p, q)
@@ -360,6 +347,25 @@ backend b
                 raise RuntimeError("%s did not start: %s" % (name, f.read()[-2000:]))
     time.sleep(1)
     return procs
+
+
+def haproxy_cfg(threads, port, pem, tls, backend, frontend_extra=""):
+    """HAProxy in TCP mode terminating TLS `tls` ("1.2"/"1.3") on port;
+    frontend_extra: lines (each "  ...\\n") added to the frontend."""
+    return """global
+  nbthread %d
+  maxconn %d
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+frontend f
+  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv%s ssl-max-ver TLSv%s
+%s  default_backend b
+backend b
+  server s 127.0.0.1:%d
+""" % (threads, NOFILE // 2 - 100, port, pem, tls, tls, frontend_extra, backend)
 
 
 def has_tls13(tlsterm):

@@ -135,20 +135,8 @@ def start_haproxy(tmp, cert, backend, limits=False):
     tag = "haproxy-limits" if limits else "haproxy"
     cfg = os.path.join(tmp, tag + ".cfg")
     with open(cfg, "w") as f:
-        f.write("""global
-  nbthread 1
-  maxconn %d
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-frontend f
-  bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2
-%s  default_backend b
-backend b
-  server s 127.0.0.1:%d
-""" % (bench.NOFILE // 2 - 100, port, cert[2], HAPROXY_LIMITS if limits else "", backend))
+        f.write(bench.haproxy_cfg(1, port, cert[2], "1.2", backend,
+                                  HAPROXY_LIMITS if limits else ""))
     p = bench.spawn(bench.pinned(bench.PROXY_CPU, ["haproxy", "-db", "-f", cfg]),
                     stdout=subprocess.DEVNULL, stderr=open("%s/%s.log" % (tmp, tag), "w"))
     return p, port
