@@ -27,7 +27,7 @@ def test_backend_refused(certs, http_backend, tlsterm):
     assert data == b""
     assert elapsed < h.T(2), "EOF after %.2fs" % elapsed
     assert c.got_close_notify, "tlsterm closed without close_notify"
-    line = d.wait_close(port=port)
+    line = d.wait_close(port=port, listener="down")
     assert line["listener"] == "down"
     assert line["reason"] == ("backend dead: no server available (last: 127.0.0.1:%d: "
                               "Connection refused)" % dead), line["line"]

@@ -34,7 +34,7 @@ def test_rsa_and_ecdsa_listeners(certs, http_backend, tlsterm, version):
             port = s.getsockname()[1]
         finally:
             s.close()
-        line = d.wait_close(port=port)
+        line = d.wait_close(port=port, listener=name)
         assert line["listener"] == name
         assert line["tls"] == want, line["line"]
         if want == "TLSv1.2":

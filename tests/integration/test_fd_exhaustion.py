@@ -68,6 +68,25 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def connected_sockets(pid):
+    """How many of pid's descriptors are TCP sockets that are not listening."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                n += cols[9] in inodes and cols[3] != "0A"     # 0A: LISTEN
+    return n
+
+
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) missing")
 @pytest.mark.parametrize("forwarded", [False, True], ids=["plain", "forwarded_headers"])
 def test_backend_socket_emfile_leaves_server_health_alone(certs, http_backend, tlsterm,
@@ -85,6 +104,9 @@ def test_backend_socket_emfile_leaves_server_health_alone(certs, http_backend, t
     server = "127.0.0.1:%d" % http_backend.port
     held = []
     try:
+        # the start-up probe is logged closed just before its descriptor is
+        h.wait_until(lambda: connected_sockets(d.pid) == 0, h.T(10),
+                     "tlsterm to close its start-up probe connection")
         # clients that send nothing take every descriptor but one
         spare = BACKEND_NOFILE - 1 - fd_count(d.pid)
         assert spare > 0, "tlsterm uses %d descriptors already" % fd_count(d.pid)

@@ -66,6 +66,7 @@ def test_slow_backend(certs, backend, tlsterm):
         "the client ran %d MiB ahead of a backend that read %d MiB" % ((sent - got) >> 20, got >> 20)
     if not h.SANITIZERS:
         assert peak - base < RSS_BOUND_KB, "VmRSS grew by %d KiB (baseline %d KiB)" % (peak - base, base)
-    line = d.wait_close(port=port, timeout=h.T(15))
+    # the later GETs to "web" may reuse this client port: name the listener
+    line = d.wait_close(port=port, listener="upload", timeout=h.T(15))
     assert got <= line["in"] <= sent, line["line"]
     assert h.https_get(d.addr("web"), certs.rsa_cert)[1] == h.BODY

@@ -60,8 +60,7 @@ def test_slow_reader_backpressure(certs, setup):
     d, hose = setup
     got, _, port = slow_read(d, certs)
     assert got >= 1 << 20
-    line = d.wait_close(port=port, timeout=h.T(15))
-    assert line["listener"] == "slow"
+    line = d.wait_close(port=port, listener="slow", timeout=h.T(15))
     assert line["out"] >= got and line["out"] < GIB, line["line"]
     hose.wait_conns(1, timeout=h.T(15))
     sent = hose.conns[0]["sent"]
@@ -86,6 +85,6 @@ def test_slow_reader_memory_bounded(certs, setup):
     assert got >= 1 << 20
     growth = peak - base
     assert growth < RSS_BOUND_KB, "VmRSS grew by %d KiB (baseline %d KiB)" % (growth, base)
-    d.wait_close(port=port, timeout=h.T(15))
+    d.wait_close(port=port, listener="slow", timeout=h.T(15))
     status, body, _ = h.https_get(d.addr("web"), certs.rsa_cert)
     assert (status, body) == (200, h.BODY)
