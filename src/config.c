@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "files.h"
 #include "tls_names.h"
 
 /* Aliases can make one node reachable along many paths; this bounds the
@@ -1044,40 +1045,38 @@ check_listen_dups(struct ctx *c)
 
 /* ---- loading ------------------------------------------------------------ */
 
-static FILE *
-config_open(struct ctx *c)
+/* The whole file, through files_read(): after the privilege drop a
+ * reload gets it from the privileged reader. */
+static int
+config_read(struct ctx *c)
 {
     struct config_pos none = { 0, 0 };
-    struct stat st;
-    FILE *f = fopen(c->path, "re");
+    int rc = files_read(c->path, &c->text);
 
-    if (f == NULL) {
-        cerr_at(c, none, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        cerr_at(c, none, "cannot open: %s", strerror(EISDIR));
-        fclose(f);
-        return NULL;
-    }
-    return f;
+    if (rc != 0)
+        cerr_at(c, none, "cannot open: %s", strerror(-rc));
+    return rc;
 }
 
 /* The source line of a syntax error, to tell the usual mistakes apart. */
 static void
 yaml_line(const struct ctx *c, size_t line, char *buf, size_t size)
 {
-    FILE *f = fopen(c->path, "re");
+    const char *p = (const char *)c->text.data, *end;
+    size_t n;
 
     buf[0] = '\0';
-    if (f == NULL)
+    for (size_t i = 0; p != NULL && i < line; i++) {
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p == NULL)
         return;
-    for (size_t i = 0; i <= line; i++)
-        if (fgets(buf, (int)size, f) == NULL) {
-            buf[0] = '\0';
-            break;
-        }
-    fclose(f);
+    end = strchr(p, '\n');
+    n = end != NULL ? (size_t)(end - p) : strlen(p);
+    n = n < size - 1 ? n : size - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
 }
 
 /* What libyaml's wording means for the three mistakes operators make. */
@@ -1142,17 +1141,15 @@ static int
 doc_load(struct ctx *c, yaml_document_t *doc)
 {
     yaml_parser_t parser;
-    FILE *f = config_open(c);
     int ok;
 
-    if (f == NULL)
+    if (config_read(c) != 0)
         return -1;
     if (!yaml_parser_initialize(&parser)) {
         cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
-        fclose(f);
         return -1;
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, c->text.data, c->text.len);
     ok = yaml_parser_load(&parser, doc);
     if (!ok)
         yaml_error(c, &parser);     /* libyaml already freed doc */
@@ -1161,7 +1158,6 @@ doc_load(struct ctx *c, yaml_document_t *doc)
         ok = 0;
     }
     yaml_parser_delete(&parser);
-    fclose(f);
     return ok ? 0 : -1;
 }
 
@@ -1312,8 +1308,11 @@ config_load(const char *path, struct config_errors *errs)
     struct ctx c = { .path = path, .errs = errs };
     yaml_document_t doc;
 
-    if (doc_load(&c, &doc) != 0)
+    if (doc_load(&c, &doc) != 0) {
+        files_free(&c.text);
         return NULL;
+    }
+    files_free(&c.text);
     c.doc = &doc;
     config_walk(&c, yaml_document_get_root_node(&doc));
     yaml_document_delete(&doc);

@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "files.h"
 
 #define CONFIG_MAX_CONNECTIONS_MAX 10000000
 
@@ -24,6 +25,7 @@ struct ctx {
     struct config_pos *backend_ref; /* per listener: where "backend" is */
     size_t n_errors;
     size_t visits;
+    struct file_buf text;           /* the file; yaml_hint() re-reads lines */
 };
 
 struct key_spec;

@@ -21,6 +21,7 @@
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crl.h>
 
+#include "files.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_cert.h"
@@ -300,32 +301,46 @@ tls_verify_cb(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
     return 0;
 }
 
+/* A client CA or CRL file, through files_read() like every file the
+ * config names. */
+static int
+tls_load_pem(struct tls_listener *l, const struct config *cfg, struct config_errors *errs,
+             const char *what, const char *file, bool crl)
+{
+    struct file_buf b;
+    char msg[160];
+    int ret = files_read(file, &b);
+
+    if (ret != 0) {
+        config_errors_add(errs, cfg->path, l->lc->pos, "listener %s: cannot read client_auth "
+                          "%s %s: %s", l->lc->name, what, file, strerror(-ret));
+        return -1;
+    }
+    ret = crl ? mbedtls_x509_crl_parse(&l->crl, b.data, files_parse_len(&b))
+              : mbedtls_x509_crt_parse(&l->ca, b.data, files_parse_len(&b));
+    files_free(&b);
+    if (ret != 0) {
+        mbedtls_strerror(ret, msg, sizeof(msg));
+        config_errors_add(errs, cfg->path, l->lc->pos, "listener %s: cannot load client_auth "
+                          "%s %s: %s", l->lc->name, what, file, msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 tls_client_auth_setup(struct tls_listener *l, const struct config *cfg,
                       struct config_errors *errs)
 {
     const struct config_listener *lc = l->lc;
-    char msg[160];
-    int ret;
 
     if (lc->client_auth.mode == CLIENT_AUTH_NONE)
         return 0;
-    ret = mbedtls_x509_crt_parse_file(&l->ca, lc->client_auth.ca_file);
-    if (ret != 0) {
-        mbedtls_strerror(ret, msg, sizeof(msg));
-        config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot load client_auth "
-                          "ca %s: %s", lc->name, lc->client_auth.ca_file, msg);
+    if (tls_load_pem(l, cfg, errs, "ca", lc->client_auth.ca_file, false) != 0)
         return -1;
-    }
     if (lc->client_auth.crl_file != NULL) {
-        ret = mbedtls_x509_crl_parse_file(&l->crl, lc->client_auth.crl_file);
-        if (ret != 0) {
-            mbedtls_strerror(ret, msg, sizeof(msg));
-            config_errors_add(errs, cfg->path, lc->pos, "listener %s: cannot load "
-                              "client_auth crl %s: %s", lc->name, lc->client_auth.crl_file,
-                              msg);
+        if (tls_load_pem(l, cfg, errs, "crl", lc->client_auth.crl_file, true) != 0)
             return -1;
-        }
         l->has_crl = 1;
     }
     mbedtls_ssl_conf_authmode(&l->conf, lc->client_auth.mode == CLIENT_AUTH_REQUIRED

@@ -18,6 +18,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
+#include "files.h"
 #include "log.h"
 #include "tls_cert.h"
 #include "tls_compat.h"
@@ -35,50 +36,34 @@ cert_err(struct config_errors *errs, const struct config *cfg, const struct conf
 /* mbedTLS reports a missing file as "Read/write of file failed"; say
  * what the operator needs to know instead. */
 static int
-cert_readable(struct config_errors *errs, const struct config *cfg,
-              const struct config_cert *cc, const char *what, const char *file)
+cert_read(struct config_errors *errs, const struct config *cfg, const struct config_cert *cc,
+          const char *what, const char *file, struct file_buf *out)
 {
-    FILE *f = fopen(file, "r");
-    struct stat st;
+    int rc = files_read(file, out);
 
-    if (f != NULL && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
+    if (rc == -EISDIR)
         config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: it is a directory; "
                           "name the file in it", what, file);
-        return -1;
-    }
-    if (f != NULL) {
-        fclose(f);
-        return 0;
-    }
-    config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: %s", what, file,
-                      strerror(errno));
-    return -1;
+    else if (rc != 0)
+        config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: %s", what, file,
+                          strerror(-rc));
+    return rc;
 }
 
-/* Whether the start of a PEM file holds marker: an encrypted key, a
- * certificate in the key file or the reverse. */
+/* Whether a PEM file holds marker: an encrypted key, a certificate in
+ * the key file or the reverse. */
 static bool
-file_has(const char *path, const char *marker)
+file_has(const struct file_buf *b, const char *marker)
 {
-    char head[8192];
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return false;
-    n = fread(head, 1, sizeof(head) - 1, f);
-    fclose(f);
-    head[n] = '\0';
-    return strstr(head, marker) != NULL;
+    return strstr((const char *)b->data, marker) != NULL;
 }
 
 static bool
 files_swapped(const struct config *cfg, const struct config_cert *cc,
+              const struct file_buf *crt, const struct file_buf *key,
               struct config_errors *errs)
 {
-    if (!file_has(cc->cert_file, "PRIVATE KEY-----") ||
-        !file_has(cc->key_file, "-----BEGIN CERTIFICATE-----"))
+    if (!file_has(crt, "PRIVATE KEY-----") || !file_has(key, "-----BEGIN CERTIFICATE-----"))
         return false;
     config_errors_add(errs, cfg->path, cc->pos, "certificate %s holds a private key and key %s "
                       "a certificate: cert and key are swapped", cc->cert_file, cc->key_file);
@@ -90,17 +75,20 @@ static int
 cert_passphrase(char *out, size_t len, const struct config *cfg,
                 const struct config_cert *cc, struct config_errors *errs)
 {
-    FILE *f = fopen(cc->key_passphrase_file, "r");
-    int ok;
+    struct file_buf b;
+    int rc = files_read(cc->key_passphrase_file, &b);
+    size_t n;
 
-    if (f == NULL) {
+    if (rc != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "cannot read key_passphrase_file %s: %s",
-                          cc->key_passphrase_file, strerror(errno));
+                          cc->key_passphrase_file, strerror(-rc));
         return -1;
     }
-    ok = fgets(out, (int)len, f) != NULL;
-    fclose(f);
-    out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+    n = strcspn((const char *)b.data, "\r\n");
+    n = n < len - 1 ? n : len - 1;
+    memcpy(out, b.data, n);
+    out[n] = '\0';
+    files_free(&b);
     return 0;
 }
 
@@ -109,19 +97,20 @@ cert_passphrase(char *out, size_t len, const struct config *cfg,
  * parse fails later, as a malformed key.  For an encrypted key with a
  * passphrase that is still the wrong passphrase. */
 static bool
-cert_wrong_passphrase(int ret, const struct config_cert *cc)
+cert_wrong_passphrase(int ret, const struct config_cert *cc, const struct file_buf *key)
 {
     if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
         return true;
     return cc->key_passphrase_file != NULL &&
            (-ret & 0xFF80) == -MBEDTLS_ERR_PK_KEY_INVALID_FORMAT &&
-           file_has(cc->key_file, "ENCRYPTED");   /* "Proc-Type: 4,ENCRYPTED", or
+           file_has(key, "ENCRYPTED");   /* "Proc-Type: 4,ENCRYPTED", or
                                                     "BEGIN ENCRYPTED PRIVATE KEY" */
 }
 
 static int
 cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
-              struct config_errors *errs, mbedtls_ctr_drbg_context *drbg)
+              const struct file_buf *key, struct config_errors *errs,
+              mbedtls_ctr_drbg_context *drbg)
 {
     char pass[1024] = "";
     int ret;
@@ -129,16 +118,17 @@ cert_load_key(struct tls_cert *c, const struct config *cfg, const struct config_
     if (cc->key_passphrase_file != NULL &&
         cert_passphrase(pass, sizeof(pass), cfg, cc, errs) != 0)
         return -1;
-    ret = tls_compat_pk_parse_keyfile(&c->key, cc->key_file,
-                                      cc->key_passphrase_file ? pass : NULL,
-                                      mbedtls_ctr_drbg_random, drbg);
+    ret = tls_compat_pk_parse_key(&c->key, key->data, files_parse_len(key),
+                                  cc->key_passphrase_file ? (const unsigned char *)pass : NULL,
+                                  strlen(pass),
+                                  mbedtls_ctr_drbg_random, drbg);
     mbedtls_platform_zeroize(pass, sizeof(pass));
     if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s is encrypted: add "
                           "key_passphrase_file", cc->key_file);
         return -1;
     }
-    if (cert_wrong_passphrase(ret, cc)) {
+    if (cert_wrong_passphrase(ret, cc, key)) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s: wrong passphrase in %s",
                           cc->key_file, cc->key_passphrase_file);
         return -1;
@@ -286,27 +276,22 @@ cert_key_as_ecdsa(struct tls_cert *c)
     return 0;
 }
 
-int
-tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
-              struct config_errors *errs, bool first, mbedtls_ctr_drbg_context *drbg)
+static int
+cert_load_files(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
+                struct config_errors *errs, bool first, mbedtls_ctr_drbg_context *drbg,
+                const struct file_buf *crt, const struct file_buf *key)
 {
-    int ret;
+    int ret = mbedtls_x509_crt_parse(&c->crt, crt->data, files_parse_len(crt));
 
-    mbedtls_x509_crt_init(&c->crt);
-    mbedtls_pk_init(&c->key);
-    if (cert_readable(errs, cfg, cc, "certificate", cc->cert_file) != 0 ||
-        cert_readable(errs, cfg, cc, "private key", cc->key_file) != 0)
-        return -1;
-    ret = mbedtls_x509_crt_parse_file(&c->crt, cc->cert_file);
     if (ret != 0) {
-        if (!files_swapped(cfg, cc, errs))
+        if (!files_swapped(cfg, cc, crt, key, errs))
             cert_err(errs, cfg, cc, "cannot load certificate", cc->cert_file, ret);
         return -1;
     }
     /* Chain order first: with the chain reversed the "leaf" is an issuer,
      * and "key does not match" would send the operator the wrong way. */
     if ((first && cert_check_chain(c, cfg, cc, errs) != 0) ||
-        cert_load_key(c, cfg, cc, errs, drbg) != 0)
+        cert_load_key(c, cfg, cc, key, errs, drbg) != 0)
         return -1;
     if (first && tls_compat_check_pair(&c->crt.pk, &c->key, mbedtls_ctr_drbg_random, drbg) != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "private key %s does not match "
@@ -324,6 +309,23 @@ tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_
         return -1;
     }
     return 0;
+}
+
+int
+tls_cert_load(struct tls_cert *c, const struct config *cfg, const struct config_cert *cc,
+              struct config_errors *errs, bool first, mbedtls_ctr_drbg_context *drbg)
+{
+    struct file_buf crt = { 0 }, key = { 0 };
+    int ret = -1;
+
+    mbedtls_x509_crt_init(&c->crt);
+    mbedtls_pk_init(&c->key);
+    if (cert_read(errs, cfg, cc, "certificate", cc->cert_file, &crt) == 0 &&
+        cert_read(errs, cfg, cc, "private key", cc->key_file, &key) == 0)
+        ret = cert_load_files(c, cfg, cc, errs, first, drbg, &crt, &key);
+    files_free(&crt);
+    files_free(&key);
+    return ret;
 }
 
 void

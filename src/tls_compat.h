@@ -160,8 +160,8 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
     mbedtls_ssl_conf_groups(conf, groups);
 }
 
-#define tls_compat_pk_parse_keyfile(pk, path, pw, rng, prng) \
-    mbedtls_pk_parse_keyfile((pk), (path), (pw), (rng), (prng))
+#define tls_compat_pk_parse_key(pk, key, len, pw, pwlen, rng, prng) \
+    mbedtls_pk_parse_key((pk), (key), (len), (pw), (pwlen), (rng), (prng))
 #define tls_compat_check_pair(pub, prv, rng, prng) \
     mbedtls_pk_check_pair((pub), (prv), (rng), (prng))
 #define tls_compat_sha256(in, len, out) mbedtls_sha256((in), (len), (out), 0)
@@ -298,8 +298,8 @@ tls_compat_groups(mbedtls_ssl_config *conf, const tls_compat_group *groups)
     mbedtls_ssl_conf_curves(conf, groups);
 }
 
-#define tls_compat_pk_parse_keyfile(pk, path, pw, rng, prng) \
-    ((void)(rng), (void)(prng), mbedtls_pk_parse_keyfile((pk), (path), (pw)))
+#define tls_compat_pk_parse_key(pk, key, len, pw, pwlen, rng, prng) \
+    ((void)(rng), (void)(prng), mbedtls_pk_parse_key((pk), (key), (len), (pw), (pwlen)))
 #define tls_compat_check_pair(pub, prv, rng, prng) \
     ((void)(rng), (void)(prng), mbedtls_pk_check_pair((pub), (prv)))
 #define tls_compat_sha256(in, len, out) mbedtls_sha256_ret((in), (len), (out), 0)

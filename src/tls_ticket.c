@@ -15,6 +15,7 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
 
+#include "files.h"
 #include "log.h"
 #include "tls_compat.h"
 #include "tls_ticket.h"
@@ -76,22 +77,24 @@ ticket_line(struct tls_tickets *r, const char *line, const char *file, int linen
 static int
 ticket_load_file(struct tls_tickets *r, const char *file, char *err, size_t errlen)
 {
-    FILE *f = fopen(file, "r");
-    char line[256];
-    int lineno = 0, rc = 0;
+    struct file_buf b;
+    char *line, *next;
+    int lineno = 0, rc = files_read(file, &b);
 
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot read ticket key file %s: %s", file, strerror(errno));
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot read ticket key file %s: %s", file, strerror(-rc));
         return -1;
     }
-    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+    for (line = (char *)b.data; rc == 0 && line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
         lineno++;
-        line[strcspn(line, "\r\n")] = '\0';
+        line[strcspn(line, "\r")] = '\0';
         if (line[0] != '\0' && line[0] != '#')
             rc = ticket_line(r, line, file, lineno, err, errlen);
     }
-    mbedtls_platform_zeroize(line, sizeof(line));
-    fclose(f);
+    files_free(&b);
     if (rc == 0 && r->n == 0) {
         snprintf(err, errlen, "ticket key file %s holds no key", file);
         rc = -1;
