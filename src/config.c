@@ -591,12 +591,17 @@ on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 _Static_assert(sizeof(enum config_client_auth) == sizeof(int) &&
                sizeof(enum log_target) == sizeof(int) &&
+               sizeof(enum log_format) == sizeof(int) &&
                sizeof(enum config_balance) == sizeof(int) &&
                sizeof(enum config_health_type) == sizeof(int), "on_enum stores an int");
 
 static const struct enum_kind log_target_kind = {
     (const char *const[]){ "stderr", "syslog", "file", NULL },
     "stderr, syslog or file", LOG_TARGET_STDERR
+};
+
+static const struct enum_kind log_format_kind = {
+    (const char *const[]){ "text", "json", NULL }, "text or json", LOG_FORMAT_TEXT
 };
 
 /* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
@@ -841,6 +846,7 @@ static const struct key_spec log_keys[] = {
     { "target", on_enum, offsetof(struct config, log_target), &log_target_kind, false },
     { "file", on_path, offsetof(struct config, log_file), NULL, false },
     { "access", on_bool, offsetof(struct config, log_access), NULL, false },
+    { "format", on_enum, offsetof(struct config, log_format), &log_format_kind, false },
     { NULL, NULL, 0, NULL, false },
 };
 

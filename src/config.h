@@ -148,6 +148,7 @@ struct config {
     enum log_target log_target; /* default stderr */
     char *log_file;             /* set exactly when log_target is file */
     bool log_access;            /* one info line per connection; default true */
+    enum log_format log_format; /* default text */
     struct {
         char *user;             /* NULL: keep the identity we started with */
         char *group;            /* NULL: the user's primary group */
