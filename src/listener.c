@@ -23,6 +23,30 @@
 #define LISTENER_ACCEPTS_PER_WAKE 64
 #define LISTENER_BACKOFF_MS 100
 
+/* The config line, and for the two usual causes what to do about them. */
+static void
+listen_err(char *err, size_t errlen, const struct config_addr *a, const char *step, int e)
+{
+    char line[32] = "";
+    const char *hint = "";
+    unsigned port = 0;
+
+    if (a->pos.line > 0)
+        snprintf(line, sizeof(line), " (config line %d)", a->pos.line);
+    if (a->ss.ss_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    else if (a->ss.ss_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    if (e == EADDRINUSE)
+        hint = "; another process listens there (ss -ltnp shows which)";
+    else if (e == EACCES && port > 0 && port < 1024)
+        hint = "; a port below 1024 needs root or CAP_NET_BIND_SERVICE";
+    else if (e == EADDRNOTAVAIL)
+        hint = "; no interface of this host has that address";
+    snprintf(err, errlen, "cannot listen on %s%s: %s%s%s", a->text, line, step, strerror(e),
+             hint);
+}
+
 static int
 listener_socket(const struct config_addr *a, int reuseport, char *err, size_t errlen)
 {
@@ -30,7 +54,7 @@ listener_socket(const struct config_addr *a, int reuseport, char *err, size_t er
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0) {
-        snprintf(err, errlen, "cannot listen on %s: socket: %s", a->text, strerror(errno));
+        listen_err(err, errlen, a, "socket: ", errno);
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -40,7 +64,7 @@ listener_socket(const struct config_addr *a, int reuseport, char *err, size_t er
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+        listen_err(err, errlen, a, "", errno);
         close(fd);
         return -1;
     }
@@ -66,7 +90,7 @@ listener_bind(const struct config_addr *a, char *err, size_t errlen)
     if (fd < 0)
         return -1;
     if (listen(fd, LISTENER_BACKLOG) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+        listen_err(err, errlen, a, "", errno);
         close(fd);
         return -1;
     }

@@ -5,6 +5,7 @@ exit 0 and "FILE: configuration OK", or exit 1 with every error as
 
 import os
 import re
+import socket
 
 import pytest
 
@@ -164,3 +165,23 @@ def test_duplicate_listener_key_reported_once(tmp_path, certs):
     errs = errors_of(r, path)
     assert errs == ['%s:6:5: duplicate key "name" (first at line 5)' % path], errs
     assert "configuration has 1 error" in r.stderr.decode()
+
+
+def test_busy_port_at_start_names_the_config_line(tmp_path, certs):
+    """A port another process holds: the start-up error names the listener,
+    the address, the config line it comes from and what to look at."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        text = re.sub(r'listen: \["127\.0\.0\.1:\d+"\]', 'listen: ["127.0.0.1:%d"]' % port,
+                      good_config(certs))
+        p = write(tmp_path, text)
+        r = h.run([h.BIN, "-c", p], timeout=h.T(20))
+    finally:
+        busy.close()
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode != 0, err
+    assert ("listener=https: cannot listen on 127.0.0.1:%d (config line 6): Address already in "
+            "use; another process listens there (ss -ltnp shows which)" % port) in err, err
