@@ -185,3 +185,51 @@ def test_busy_port_at_start_names_the_config_line(tmp_path, certs):
     assert r.returncode != 0, err
     assert ("listener=https: cannot listen on 127.0.0.1:%d (config line 6): Address already in "
             "use; another process listens there (ss -ltnp shows which)" % port) in err, err
+
+
+def merge_config(certs, defaults, app_extra=""):
+    return (
+        "x-defaults:\n"                                           # 1
+        "  timeouts: &to {%s}\n"                                  # 2
+        "  server: &srv\n"                                        # 3
+        "    servers: [\"127.0.0.1:%d\"]\n"                       # 4
+        "timeouts:\n"                                             # 5
+        "  <<: *to\n"                                             # 6
+        "  idle: 120s\n"                                          # 7
+        "listeners:\n"                                            # 8
+        "  - name: https\n"                                       # 9
+        "    listen: [\"127.0.0.1:%d\"]\n"                        # 10
+        "    certificates: [{cert: %s, key: %s}]\n"               # 11
+        "    backend: app\n"                                      # 12
+        "backends:\n"                                             # 13
+        "  app:\n"                                                # 14
+        "    <<: *srv\n"                                          # 15
+        "%s"
+        % (defaults, h.free_port(), h.free_port(), certs.rsa_cert, certs.rsa_key, app_extra))
+
+
+def test_yaml_merge_keys(tmp_path, certs):
+    """`<<: *anchor` merges a mapping; the keys a mapping sets itself win
+    (the merged "idle: bad" is never read); top-level "x-" keys hold anchors."""
+    p = write(tmp_path, merge_config(certs, "handshake: 5s, idle: bad"))
+    r = check(p)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().strip() == "%s: configuration OK" % p
+
+
+def test_yaml_merge_errors_point_at_the_anchor(tmp_path, certs):
+    p = write(tmp_path, merge_config(certs, "handshake: 5 s"))
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1 and errs[0].startswith(p + ":2:"), errs
+    assert 'invalid handshake "5 s"' in errs[0], errs
+    p = write(tmp_path, merge_config(certs, "handshake: 5s", "  other:\n    <<: 5\n"),
+              name="two.yaml")
+    errs = errors_of(check(p), p)
+    assert any('"<<" (a YAML merge key) takes a mapping or a list of mappings' in e
+               for e in errs), errs
+
+
+def test_unknown_top_level_key_still_refused(tmp_path, certs):
+    p = write(tmp_path, good_config(certs) + "defaults: {a: 1}\n")
+    errs = errors_of(check(p), p)
+    assert len(errs) == 1 and 'unknown key "defaults"' in errs[0], errs
