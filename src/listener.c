@@ -97,22 +97,40 @@ listener_bind(const struct config_addr *a, char *err, size_t errlen)
     return fd;
 }
 
-/* Closes at once; one warning per second per worker says how many. */
+static void
+listener_reject_log(struct listener *l)
+{
+    if (l->rejects_unlogged == 0)
+        return;
+    log_warn("listener=%s: max_connections (%u) reached, refused %lu connection(s)",
+             l->lc->name, l->w->gen->cfg->limits.max_connections, l->rejects_unlogged);
+    l->reject_logged_at = time(NULL);
+    l->rejects_unlogged = 0;
+}
+
+static void
+listener_reject_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    listener_reject_log(arg);
+}
+
+/* Closes at once; one warning per second per listener says how many, and
+ * the second's last refusals are logged when it ends, so the warnings add
+ * up to the count in the exit summary. */
 static void
 listener_reject(struct listener *l, int fd)
 {
-    struct worker *w = l->w;
-    time_t now = time(NULL);
+    struct timeval second = { 1, 0 };
 
     close(fd);
-    atomic_fetch_add(&w->srv->n_rejected, 1);
-    w->rejects_unlogged++;
-    if (now == w->reject_logged_at)
-        return;
-    log_warn("listener=%s: max_connections (%u) reached, refused %lu connection(s)",
-             l->lc->name, w->gen->cfg->limits.max_connections, w->rejects_unlogged);
-    w->reject_logged_at = now;
-    w->rejects_unlogged = 0;
+    atomic_fetch_add(&l->w->srv->n_rejected, 1);
+    l->rejects_unlogged++;
+    if (time(NULL) != l->reject_logged_at)
+        listener_reject_log(l);
+    else if (l->reject_flush != NULL && !evtimer_pending(l->reject_flush, NULL))
+        evtimer_add(l->reject_flush, &second);
 }
 
 /* Out of fds: stop accepting for a moment instead of spinning on a
@@ -210,7 +228,8 @@ listener_start(struct listener *l)
 
     l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
     l->backoff = evtimer_new(base, listener_resume_cb, l);
-    if (l->ev == NULL || l->backoff == NULL)
+    l->reject_flush = evtimer_new(base, listener_reject_flush_cb, l);
+    if (l->ev == NULL || l->backoff == NULL || l->reject_flush == NULL)
         return -1;
     event_priority_set(l->ev, PRIO_ACCEPT);
     event_priority_set(l->backoff, PRIO_ACCEPT);
@@ -220,6 +239,11 @@ listener_start(struct listener *l)
 void
 listener_close(struct listener *l)
 {
+    if (l->reject_flush) {
+        listener_reject_log(l);
+        event_free(l->reject_flush);
+        l->reject_flush = NULL;
+    }
     if (l->ev) {
         event_free(l->ev);
         l->ev = NULL;

@@ -21,6 +21,9 @@ struct listener {
     struct event *backoff;              /* re-enables accept after EMFILE */
     time_t pause_logged_at;             /* one EMFILE warning per second */
     time_t local_logged_at;             /* ... and one for backend sockets */
+    struct event *reject_flush;         /* logs the rest of a second's refusals */
+    time_t reject_logged_at;            /* one max_connections warning per second */
+    unsigned long rejects_unlogged;
 };
 
 /* Fails when something else already listens on the address, so two

@@ -3,6 +3,7 @@
 without a handshake, a warning says so, and the connections already held
 are unaffected."""
 
+import re
 import socket
 
 import tlsterm_harness as h
@@ -33,3 +34,31 @@ def test_max_connections(certs, http_backend, tlsterm):
         for s in held:
             s.close()
 
+
+
+def test_refusal_warnings_add_up_to_the_exit_summary(certs, http_backend, tlsterm):
+    """A burst of refusals within one second: the first is logged at once,
+    the rest when the second ends, so the warnings' counts add up to the
+    "refused at max_connections" count of the exit summary."""
+    d = tlsterm(h.one_listener(http_backend.port, workers=1, limits={"max_connections": 1}))
+    held = h.tls_connect(d.addr(), certs.rsa_cert, timeout=h.T(10))
+    burst = 20
+    try:
+        http_backend.wait_conns(1, done=False)
+        for _ in range(burst):
+            s = socket.create_connection(d.addr(), timeout=h.T(5))
+            assert h.hello_then_closed(s, h.T(2)) in ("eof", "reset")
+            s.close()
+
+        def warned():
+            return sum(int(n) for n in re.findall(
+                r" warn listener=https: max_connections \(1\) reached, refused (\d+) "
+                r"connection\(s\)$", d.log(), re.M))
+        h.wait_until(lambda: warned() == burst, h.T(5),
+                     "warnings that count all %d refusals" % burst)
+    finally:
+        held.close()
+    assert d.stop() == []
+    m = re.search(r"stopped: \d+ connection\(s\) served, (\d+) refused at max_connections",
+                  d.log())
+    assert m and int(m.group(1)) == burst, d.log_tail()
