@@ -105,8 +105,6 @@ def test_docs_name_one_path(doc):
     assert "/usr/local/etc" not in read(os.path.join(SRCDIR, doc)), doc
 
 
-@pytest.mark.xfail(strict=True, reason="the man pages still say /usr/local/etc: the lead "
-                   "applies /tmp/manpage-install.txt and removes this mark")
 @pytest.mark.parametrize("page", MAN_PAGES)
 def test_man_pages_name_one_path(page):
     """tlsterm(8) and tlsterm.yaml(5) name the same path as everything else
