@@ -26,6 +26,26 @@ void files_set_reader(files_reader_fn *fn);
 int files_read(const char *path, struct file_buf *out);
 /* The direct read, for the privileged reader itself. */
 int files_read_direct(const char *path, struct file_buf *out);
+/* The same for regular files only (-EINVAL for a FIFO or a device). */
+int files_read_regular(const char *path, struct file_buf *out);
+/* The reader from files_set_reader() (files_read_direct by default). */
+files_reader_fn *files_get_reader(void);
+
+/* The names in a directory (certificates: {dir: ...}), each followed by
+ * a NUL, in out (data NULL when there are none), "." and ".." left out,
+ * in no particular order.  Returns 0 or -errno.  Swapped like the reader,
+ * so a root-only directory can be listed after the privilege drop. */
+typedef int files_lister_fn(const char *dir, struct file_buf *out);
+void files_set_lister(files_lister_fn *fn);
+int files_list(const char *dir, struct file_buf *out);
+int files_list_direct(const char *dir, struct file_buf *out);
+
+/* strerror(err) for what files_read() and files_list() return (as err
+ * = -rc): says so when the privileged reader is gone. */
+const char *files_strerror(int err);
+/* Set by the privileged reader's client when the reader exited: reads
+ * then fail with -EPIPE, which files_strerror() words. */
+void files_set_reader_gone(void);
 /* Zeroizes (keys pass through here) and frees. */
 void files_free(struct file_buf *b);
 /* The length mbedTLS's *_parse() wants: PEM counts its NUL, DER not. */

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "notify.h"
 #include "privs.h"
+#include "privsep.h"
 #include "server.h"
 #include "tls.h"
 #include "worker.h"
@@ -205,6 +206,26 @@ start_logging(const struct config *cfg)
     return 0;
 }
 
+/* In the privileged reader's child: it needs none of what the daemon
+ * loaded, and keys are better zeroized than kept in a second process. */
+static void
+reader_cleanup(void *arg)
+{
+    struct server *srv = arg;
+
+    gen_unref(srv->gen);
+    srv->gen = NULL;
+}
+
+/* Forked before any thread exists, so the child is a plain copy. */
+static int
+start_reader(struct server *srv)
+{
+    if (!privsep_needed(srv->gen->cfg))
+        return 0;
+    return privsep_start(srv->config_path, reader_cleanup, srv);
+}
+
 static int
 serve(struct server *srv)
 {
@@ -258,6 +279,11 @@ main(int argc, char **argv)
         tls_global_free();
         return 0;
     }
+    if (start_reader(&srv) != 0) {
+        gen_unref(srv.gen);
+        tls_global_free();
+        return 1;
+    }
     srv.n_workers = srv.gen->n_workers;
     if (getrandom(srv.instance_id, sizeof(srv.instance_id), 0) != sizeof(srv.instance_id))
         memset(srv.instance_id, 0, sizeof(srv.instance_id));
@@ -269,6 +295,7 @@ main(int argc, char **argv)
     }
     rc = serve(&srv);
     server_free(&srv);
+    privsep_stop();
     log_info("stopped: %lu connection(s) served, %lu refused at max_connections, "
              "%lu refused by per_address limits, %lu full and %lu resumed handshake(s)",
              atomic_load(&srv.n_accepted), atomic_load(&srv.n_rejected),

@@ -46,7 +46,7 @@ cert_read(struct config_errors *errs, const struct config *cfg, const struct con
                           "name the file in it", what, file);
     else if (rc != 0)
         config_errors_add(errs, cfg->path, cc->pos, "cannot read %s %s: %s", what, file,
-                          strerror(-rc));
+                          files_strerror(-rc));
     return rc;
 }
 
@@ -63,7 +63,9 @@ files_swapped(const struct config *cfg, const struct config_cert *cc,
               const struct file_buf *crt, const struct file_buf *key,
               struct config_errors *errs)
 {
-    if (!file_has(crt, "PRIVATE KEY-----") || !file_has(key, "-----BEGIN CERTIFICATE-----"))
+    /* one combined file (certificates: {dir: ...}) holds both by design */
+    if (strcmp(cc->cert_file, cc->key_file) == 0 || !file_has(crt, "PRIVATE KEY-----") ||
+        !file_has(key, "-----BEGIN CERTIFICATE-----"))
         return false;
     config_errors_add(errs, cfg->path, cc->pos, "certificate %s holds a private key and key %s "
                       "a certificate: cert and key are swapped", cc->cert_file, cc->key_file);
@@ -81,7 +83,7 @@ cert_passphrase(char *out, size_t len, const struct config *cfg,
 
     if (rc != 0) {
         config_errors_add(errs, cfg->path, cc->pos, "cannot read key_passphrase_file %s: %s",
-                          cc->key_passphrase_file, strerror(-rc));
+                          cc->key_passphrase_file, files_strerror(-rc));
         return -1;
     }
     n = strcspn((const char *)b.data, "\r\n");
