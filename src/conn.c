@@ -36,18 +36,23 @@
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_hello.h"
 #include "tls_sni.h"
 #include "worker.h"
 
 static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 
+/* CLOCK_MONOTONIC, not _COARSE: hs_ms and ms in the log are true
+ * milliseconds (the coarse clock moves in 4 ms steps at HZ=250).  Both
+ * are vDSO calls without a syscall; the difference is some 15 ns per
+ * call, a few calls per I/O event. */
 uint64_t
 conn_now_ms(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -629,6 +634,42 @@ conn_established(struct conn *c)
     event_priority_set(&c->timer, PRIO_ESTABLISHED);
 }
 
+/* As nginx does: the client is told in HTTP what went wrong, instead of
+ * a TLS alert its HTTP parser cannot read.  Best effort: a fresh socket's
+ * buffer takes these few bytes at once. */
+static void
+conn_plain_http(struct conn *c)
+{
+    static const char answer[] =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 41\r\n"
+        "Connection: close\r\n\r\nplain HTTP request sent to an HTTPS port\n";
+    ssize_t n = send(c->cfd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    if (n > 0)
+        c->down.bytes += (uint64_t)n;
+    c->plain_http = true;
+    conn_close(c, "plain HTTP request sent to the TLS port");
+}
+
+/* Looks at the first bytes without taking them: 1 to go on with TLS,
+ * -1 closed (nothing was sent, or plain HTTP was). */
+static int
+conn_first_bytes(struct conn *c)
+{
+    unsigned char buf[TLS_HELLO_HTTP_PEEK];
+    ssize_t n = recv(c->cfd, buf, sizeof(buf), MSG_PEEK);
+
+    if (n == 0) {
+        conn_close(c, "client closed before sending anything");
+        return -1;
+    }
+    if (n > 0 && tls_hello_plain_http(buf, (size_t)n)) {
+        conn_plain_http(c);
+        return -1;
+    }
+    return 1;           /* a read error is the handshake's to report */
+}
+
 static void
 conn_handshake(struct conn *c)
 {
@@ -645,11 +686,8 @@ conn_handshake(struct conn *c)
         return;
     }
     if (c->tls == NULL) {
-        char b;
-        if (recv(c->cfd, &b, 1, MSG_PEEK) == 0) {
-            conn_close(c, "client closed before sending anything");
+        if (conn_first_bytes(c) < 0)
             return;
-        }
         c->tls = tls_conn_new(c->g->wtls[c->w->id], c->lidx, c->cfd);
         if (c->tls == NULL) {
             conn_close(c, "out of memory for TLS session");
@@ -691,7 +729,7 @@ conn_handshake_result(struct conn *c, enum tls_status st)
 static const char *
 conn_state_name(const struct conn *c)
 {
-    if (c->lc->redirect_to_https)
+    if (c->lc->redirect_to_https || c->plain_http)
         return "plain http";
     if (c->tls == NULL)
         return "before the first byte";
@@ -715,6 +753,44 @@ conn_format_peer_cert(const struct conn *c, char *out, size_t len)
                  "verify=\"%s\"", p->subject, p->issuer, p->serial, p->sha256, verify);
 }
 
+static bool
+conn_reason_is(const struct conn *c, const char *prefix)
+{
+    return strncmp(c->reason, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether the connection ended the way connections normally end; every
+ * other end is an error, logged even with log.access: false (tlsterm.8,
+ * LOGGING): a failed or timed-out handshake, a refusal, a backend that
+ * failed or never answered, an HTTP error we answered, a cut at stop. */
+static bool
+conn_ended_cleanly(const struct conn *c)
+{
+    if (conn_reason_is(c, "done"))              /* both directions finished */
+        return true;
+    if (conn_reason_is(c, "client closed before sending anything") ||
+        conn_reason_is(c, "client closed before the request"))
+        return true;                            /* a TCP health check */
+    if (c->lc->redirect_to_https)
+        return conn_reason_is(c, "redirected ");
+    /* an idle keep-alive connection, unless the client's bytes got no
+     * answer at all (a backend that hangs) */
+    return conn_reason_is(c, "idle timeout") &&
+           (c->down.bytes > 0 || c->up.bytes == c->pp_len);
+}
+
+/* log.access: false keeps clean ends at debug, errors at info like every
+ * access line: a client that fails a handshake is the client's business,
+ * not a fault of ours worth a warning (nginx logs it at info too).
+ * per_address refusals have their own rate-limited warning instead. */
+static enum log_level
+conn_close_level(const struct conn *c)
+{
+    if (c->refused)
+        return LOG_LVL_DEBUG;
+    return c->g->cfg->log_access || !conn_ended_cleanly(c) ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+}
+
 static void
 conn_log_close(struct conn *c, unsigned open)
 {
@@ -725,8 +801,7 @@ conn_log_close(struct conn *c, unsigned open)
     conn_format_peer_cert(c, cert, sizeof(cert));
     /* The access line: its keys are documented in tlsterm.8 (LOGGING) and
      * only ever added to, never renamed. */
-    /* refusals are counted and logged per address and interval instead */
-    log_msg(c->g->cfg->log_access && !c->refused ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+    log_msg(conn_close_level(c),
             "conn=%llu client=%s listener=%s sni=%s alpn=%s tls=%s cipher=%s "
             "resumed=%d%s backend=%s in=%llu out=%llu hs_ms=%ld ms=%llu open=%u "
             "gen=%lu state=\"%s\" reason=\"%s\"",

@@ -74,6 +74,7 @@ struct conn {
     struct conn *hs_next;       /* in the handshake thread's queues */
     bool addr_counted;          /* holds a place in srv->addrs (per_address) */
     bool refused;               /* by a per_address limit: no access line */
+    bool plain_http;            /* sent an HTTP request to a TLS port: answered 400 */
     bool b_drained;             /* last backend read was short: wait for epoll */
     unsigned active;            /* enum conn_wait bits registered */
     unsigned kick;              /* bits to re-run soon: a pump yielded */

@@ -18,7 +18,10 @@
 #include "health.h"
 #include "log.h"
 #include "notify.h"
+#include "tls.h"
 #include "worker.h"
+
+#define CONTROL_EXPIRY_CHECK_MS (24ULL * 3600 * 1000)
 
 struct control {
     struct event_base *base;
@@ -26,6 +29,7 @@ struct control {
     const char *stop_reason;        /* for connections still open at the end */
     struct event *drain_timer;
     struct event *watchdog;
+    struct event *expiry;           /* the daily certificate expiry check */
     unsigned long *pongs_seen;      /* per worker, at the last watchdog tick */
     int stopping;                   /* stop signals received */
 };
@@ -56,6 +60,7 @@ apply_log_settings(const struct config *cfg)
     char err[256];
 
     log_set_level(cfg->log_level);
+    log_set_format(cfg->log_format);
     if (log_set_target(cfg->log_target, cfg->log_file, err, sizeof(err)) != 0)
         log_error("reload: %s; logging stays where it was", err);
 }
@@ -282,6 +287,43 @@ start_watchdog(struct control *ct)
     event_add(ct->watchdog, &tv);
 }
 
+/* Start-up and each reload warn about certificates near their end; a
+ * process that runs for months must say it again as the day comes.  The
+ * generation's certificates are the same in every worker: worker 0's. */
+static void
+on_expiry_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ct = arg;
+
+    (void)fd;
+    (void)what;
+    tls_ctx_warn_expiry(ct->srv->gen->wtls[0]);
+}
+
+/* Daily; TLSTERM_EXPIRY_CHECK_MS (a testing hook, tlsterm.8) shortens it. */
+static void
+start_expiry_check(struct control *ct)
+{
+    const char *env = getenv("TLSTERM_EXPIRY_CHECK_MS");
+    unsigned long long ms = CONTROL_EXPIRY_CHECK_MS;
+    struct timeval tv;
+    char *end;
+
+    if (env != NULL && *env != '\0') {
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0' && v >= 10)
+            ms = v;
+        else
+            log_warn("TLSTERM_EXPIRY_CHECK_MS=%s is not a number of milliseconds (10 or "
+                     "more); checking certificate expiry daily", env);
+    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    ct->expiry = event_new(ct->base, -1, EV_PERSIST, on_expiry_check, ct);
+    if (ct->expiry != NULL)
+        event_add(ct->expiry, &tv);
+}
+
 int
 control_run(struct server *srv)
 {
@@ -295,6 +337,9 @@ control_run(struct server *srv)
 
     if (ct.base == NULL)
         return -1;
+    /* main.c's start_logging() sets level and target; the format is set
+     * here, before the first worker or handshake line */
+    log_set_format(srv->gen->cfg->log_format);
     for (int i = 0; i < N_SIGS; i++) {
         ev[i] = evsignal_new(ct.base, sigs[i], cbs[i], &ct);
         event_add(ev[i], NULL);
@@ -306,6 +351,7 @@ control_run(struct server *srv)
         srv->base = ct.base;
         srv->health = health_start(srv->gen, ct.base);
         start_watchdog(&ct);
+        start_expiry_check(&ct);
         log_info("tlsterm %s ready: %u worker(s), %zu listener(s), max_connections=%u",
                  PACKAGE_VERSION, srv->n_workers, srv->gen->cfg->n_listeners,
                  srv->gen->cfg->limits.max_connections);
@@ -323,6 +369,8 @@ control_run(struct server *srv)
         event_free(ev[i]);
     if (ct.watchdog)
         event_free(ct.watchdog);
+    if (ct.expiry)
+        event_free(ct.expiry);
     free(ct.pongs_seen);
     event_free(ct.drain_timer);
     event_free(srv->drained_ev);

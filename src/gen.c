@@ -53,6 +53,11 @@ gen_load(const char *path, unsigned n_workers, const struct gen *prev,
     atomic_init(&g->refs, 1);
     g->id = prev != NULL ? prev->id + 1 : 1;
     g->cfg = config_load(path, errs);
+    /* The first generation's format holds from the first line on, the
+     * certificate warnings of this load included; a reload's is applied
+     * by control.c once it succeeded. */
+    if (prev == NULL && g->cfg != NULL)
+        log_set_format(g->cfg->log_format);
     if (g->cfg == NULL || (g->tls = gen_shared(g->cfg, prev, errs)) == NULL)
         goto fail;
     g->n_workers = n_workers = n_workers ? n_workers : gen_worker_count(g->cfg);

@@ -10,9 +10,13 @@ enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 /* log.format: key=value text, or one JSON object per line. */
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
-/* Level and target may change while workers log (reload): both are read
- * atomically per line. */
+/* Level, format and target may change while workers log (reload): each
+ * is read atomically once per line. */
 void log_set_level(enum log_level lvl);
+/* json: one object per line, {"ts":..,"level":..} then one member per
+ * leading key=value field of the message (integers as numbers, quoted
+ * values unquoted) and "msg" for any text after them. */
+void log_set_format(enum log_format fmt);
 enum log_level log_get_level(void);
 int log_level_from_name(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level lvl);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -88,6 +89,9 @@ struct tls_conn {
     bool rdrained;              /* the socket had nothing more: wait for epoll */
     bool hello_read;            /* the first bytes were looked at */
     bool early_data;            /* the ClientHello announced 0-RTT data */
+    bool sni_sent;              /* the ClientHello has a server_name */
+    bool sni_refused;           /* sni_strict: no certificate for that name */
+    int sent_alert;             /* the fatal alert we sent; -1: none seen */
     unsigned offered;           /* versions the ClientHello offers; 0: unknown */
     unsigned no_suite;          /* versions for which it offers none of ours */
     int last_ret;               /* last mbedTLS error code */
@@ -153,12 +157,25 @@ tls_wbuf_append(struct tls_conn *t, const unsigned char *buf, size_t len)
     return (int)len;
 }
 
+/* mbedTLS hands the bio one record at a time.  A plain-text fatal alert
+ * (a whole TLS 1.2 handshake before ChangeCipherSpec, and every refusal of
+ * a ClientHello) says what we told the client. */
+static void
+tls_note_alert(struct tls_conn *t, const unsigned char *buf, size_t len)
+{
+    if (len == 7 && buf[0] == MBEDTLS_SSL_MSG_ALERT && buf[3] == 0 && buf[4] == 2 &&
+        buf[5] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+        t->sent_alert = buf[6];
+}
+
 static int
 tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct tls_conn *t = ctx;
     int ret;
 
+    if (!t->established)
+        tls_note_alert(t, buf, len);
     if (t->established && t->wlen == 0)
         return tls_sock_send(t, buf, len);
     if (t->wlen + len > TLS_WBUF_MAX && (ret = tls_wflush(t)) != 0)
@@ -192,6 +209,7 @@ tls_hello_note(struct tls_conn *t)
     t->hello_read = true;
     t->offered = tls_hello_read(t->rbuf, t->rlen, &h);
     t->early_data = h.early_data;
+    t->sni_sent = h.sni;
     if ((t->offered & TLS_HELLO_V(3)) && !tls_hello_offers_suite(&h, t->l->suites12))
         t->no_suite |= TLS_HELLO_V(3);
     if ((t->offered & TLS_HELLO_V(4)) && !tls_hello_offers_suite(&h, t->l->suites13))
@@ -271,11 +289,13 @@ tls_sni_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *name, size_t 
         return 0;
 
     if (len >= sizeof(t->sni))
-        return -1;
+        return -1;              /* longer than a DNS name can be */
     memcpy(t->sni, name, len);
     t->sni[len] = '\0';
     tls_log_safe(t->sni, false);
     e = sni_table_find(l->sni, (const char *)name, len);
+    if (e == NULL && l->lc->sni_strict)
+        t->sni_refused = true;
     if (e == NULL)
         return l->lc->sni_strict ? -1 : 0;
     for (unsigned i = 0; i < e->n; i++)
@@ -490,6 +510,51 @@ tls_listener_free(struct tls_listener *l)
     free(l->alpn);
 }
 
+/* ---- expiry, while running ----------------------------------------- */
+
+static time_t
+tls_x509_time(const mbedtls_x509_time *t)
+{
+    struct tm tm = { 0 };
+
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    return timegm(&tm);
+}
+
+/* The words of start-up's check (tls_cert.c), so one grep finds both. */
+static bool
+tls_warn_cert_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now)
+{
+    const mbedtls_x509_time *to = &crt->valid_to;
+    double days = difftime(tls_x509_time(to), now) / 86400.0;
+
+    if (days < 0)
+        log_warn("certificate %s has expired (%04d-%02d-%02d); clients refuse it until a "
+                 "renewed certificate is loaded (SIGHUP)", file, to->year, to->mon, to->day);
+    else if (days < TLS_CERT_EXPIRY_WARN_DAYS)
+        log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", file, days,
+                 to->year, to->mon, to->day);
+    return days < TLS_CERT_EXPIRY_WARN_DAYS;
+}
+
+unsigned
+tls_ctx_warn_expiry(const struct tls_ctx *ctx)
+{
+    time_t now = time(NULL);
+    unsigned n = 0;
+
+    for (size_t i = 0; i < ctx->n_ls; i++)
+        for (size_t j = 0; j < ctx->ls[i].n_certs; j++)
+            n += tls_warn_cert_expiry(&ctx->ls[i].certs[j].crt,
+                                      ctx->ls[i].lc->certs[j].cert_file, now);
+    return n;
+}
+
 /* ---- process-wide and per-worker contexts ------------------------- */
 
 struct tls_shared *
@@ -654,6 +719,7 @@ tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd)
         return NULL;
     t->fd = fd;
     t->l = &ctx->ls[lidx];
+    t->sent_alert = -1;
     mbedtls_ssl_init(&t->ssl);
     if (mbedtls_ssl_setup(&t->ssl, &ctx->ls[lidx].conf) != 0) {
         mbedtls_ssl_free(&t->ssl);
@@ -855,22 +921,45 @@ tls_hello_error(const struct tls_conn *t, char *buf, size_t len)
     return NULL;
 }
 
-const char *
-tls_last_error(struct tls_conn *t, char *buf, size_t len)
+/* A refusal of ours that the listener's config explains.  NULL: none. */
+static const char *
+tls_refusal(const struct tls_conn *t, char *buf, size_t len)
+{
+    if (t->established)
+        return NULL;
+    if (t->sni_refused)
+        snprintf(buf, len, "the client asked for SNI name %s, which no certificate of "
+                 "listener %s serves (sni_strict)", t->sni, t->l->lc->name);
+    else if (t->l->lc->sni_strict && t->offered != 0 && !t->sni_sent)
+        snprintf(buf, len, "the client sent no SNI and listener %s is sni_strict",
+                 t->l->lc->name);
+    else
+        return NULL;
+    return buf;
+}
+
+/* A fatal alert from the client, in its registry name and what it says. */
+static const char *
+tls_alert_received(const struct tls_conn *t, char *buf, size_t len)
+{
+    int a = tls_compat_received_alert(&t->ssl);
+    const char *name = tls_alert_name(a);
+
+    if (a < 0)
+        snprintf(buf, len, "the client sent a fatal alert");
+    else if (name == NULL)
+        snprintf(buf, len, "the client sent fatal alert %d (not a known alert)", a);
+    else
+        snprintf(buf, len, "the client sent alert %s: %s", name, tls_alert_from_client(a));
+    return buf;
+}
+
+/* What mbedTLS says, with the certificate check's details. */
+static void
+tls_library_error(const struct tls_conn *t, char *buf, size_t len)
 {
     char msg[160], why[200] = "";
 
-    if (t->sys_errno != 0)
-        return strerror_r(t->sys_errno, buf, len);   /* GNU variant */
-    if (t->last_ret == MBEDTLS_ERR_SSL_CONN_EOF)
-        return "peer closed the connection";
-    if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-        return "close_notify";
-    if (tls_hello_error(t, buf, len) != NULL)
-        return buf;
-    if (t->key_update)
-        return "the client sent a TLS 1.3 KeyUpdate, which mbedTLS " MBEDTLS_VERSION_STRING
-               " does not support (a known limitation; see tlsterm(8))";
     mbedtls_strerror(t->last_ret, msg, sizeof(msg));
     if (t->last_ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && t->too_deep)
         snprintf(why, sizeof(why), ": the client's chain is longer than verify_depth %u",
@@ -881,7 +970,40 @@ tls_last_error(struct tls_conn *t, char *buf, size_t len)
         why[strcspn(why, "\n")] = '\0';
     }
     snprintf(buf, len, "%s (-0x%04x)%s", msg, (unsigned)-t->last_ret, why);
+}
+
+/* "; we sent alert X" after the reason, when we know we sent one. */
+static const char *
+tls_with_sent_alert(const struct tls_conn *t, char *buf, size_t len)
+{
+    int a = t->sent_alert >= 0 ? t->sent_alert
+                               : tls_compat_sent_alert(&t->ssl, t->last_ret);
+    const char *name = tls_alert_name(a);
+    size_t used = strlen(buf);
+
+    if (name != NULL && used < len)
+        snprintf(buf + used, len - used, "; we sent alert %s", name);
     return buf;
+}
+
+const char *
+tls_last_error(struct tls_conn *t, char *buf, size_t len)
+{
+    if (t->sys_errno != 0)
+        return strerror_r(t->sys_errno, buf, len);   /* GNU variant */
+    if (t->last_ret == MBEDTLS_ERR_SSL_CONN_EOF)
+        return "peer closed the connection";
+    if (t->last_ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+        return "close_notify";
+    if (t->last_ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+        return tls_alert_received(t, buf, len);
+    if (tls_hello_error(t, buf, len) != NULL || tls_refusal(t, buf, len) != NULL)
+        return tls_with_sent_alert(t, buf, len);
+    if (t->key_update)
+        return "the client sent a TLS 1.3 KeyUpdate, which mbedTLS " MBEDTLS_VERSION_STRING
+               " does not support (a known limitation; see tlsterm(8))";
+    tls_library_error(t, buf, len);
+    return t->established ? buf : tls_with_sent_alert(t, buf, len);
 }
 
 int

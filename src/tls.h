@@ -50,6 +50,10 @@ void tls_shared_free(struct tls_shared *sh);
 struct tls_ctx *tls_ctx_new(const struct config *cfg, struct tls_shared *sh,
                             struct config_errors *errs, int warn);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* The expiry warnings of start-up again, for a long-running process:
+ * every certificate of ctx that expires within TLS_CERT_EXPIRY_WARN_DAYS
+ * or has expired.  Returns how many were warned about. */
+unsigned tls_ctx_warn_expiry(const struct tls_ctx *ctx);
 
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd);
 void tls_conn_free(struct tls_conn *t);

@@ -210,6 +210,29 @@ tls_compat_refused_key_update(const mbedtls_ssl_context *ssl, int ret)
            ssl->MBEDTLS_PRIVATE(in_msg) != NULL && ssl->MBEDTLS_PRIVATE(in_msg)[0] == 24;
 }
 
+/* After MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE the peer's alert is still the
+ * last input message: [0] level, [1] description (RFC 8446, 6), already
+ * decrypted.  3.6 has no accessor.  -1: no alert there. */
+static inline int
+tls_compat_received_alert(const mbedtls_ssl_context *ssl)
+{
+    if (ssl->MBEDTLS_PRIVATE(in_msgtype) != MBEDTLS_SSL_MSG_ALERT ||
+        ssl->MBEDTLS_PRIVATE(in_msg) == NULL)
+        return -1;
+    return ssl->MBEDTLS_PRIVATE(in_msg)[1];
+}
+
+/* The fatal alert 3.6 sent for the error ret: most of its paths (all of
+ * TLS 1.3's) record it with the error beside it before sending it; a
+ * plain-text one is also seen on the wire (tls.c).  -1: not known. */
+static inline int
+tls_compat_sent_alert(const mbedtls_ssl_context *ssl, int ret)
+{
+    if (ret == 0 || ssl->MBEDTLS_PRIVATE(alert_reason) != ret)
+        return -1;
+    return ssl->MBEDTLS_PRIVATE(alert_type);
+}
+
 /* Raw signatures, for tests/bench/crypto_floor.c only. */
 #define tls_compat_ecdsa_sign(k, md, h, hlen, sig, slen, rng, prng) \
     mbedtls_ecdsa_write_signature((k), (md), (h), (hlen), (sig), sizeof(sig), (slen), \
@@ -339,6 +362,25 @@ tls_compat_refused_key_update(const mbedtls_ssl_context *ssl, int ret)
     (void)ssl;
     (void)ret;
     return false;
+}
+
+/* As in 3.6 (above), with public fields. */
+static inline int
+tls_compat_received_alert(const mbedtls_ssl_context *ssl)
+{
+    if (ssl->in_msgtype != MBEDTLS_SSL_MSG_ALERT || ssl->in_msg == NULL)
+        return -1;
+    return ssl->in_msg[1];
+}
+
+/* 2.28 sends its alerts without recording them; the plain-text ones (all
+ * of a TLS 1.2 handshake before ChangeCipherSpec) are seen on the wire. */
+static inline int
+tls_compat_sent_alert(const mbedtls_ssl_context *ssl, int ret)
+{
+    (void)ssl;
+    (void)ret;
+    return -1;
 }
 #endif
 

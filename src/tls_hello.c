@@ -10,6 +10,7 @@
 
 #include "tls_hello.h"
 
+#define EXT_SERVER_NAME 0
 #define EXT_SUPPORTED_VERSIONS 43
 
 struct rd {
@@ -102,6 +103,7 @@ hello_extensions(struct rd exts, size_t legacy, struct tls_hello *h)
             seen = true;
         }
         h->early_data |= type == TLS_HELLO_EXT_EARLY_DATA;
+        h->sni |= type == EXT_SERVER_NAME;
     }
     if (exts.left != 0)
         return 0;
@@ -163,6 +165,22 @@ tls_hello_offers_suite(const struct tls_hello *h, const int *ids)
                 return true;
     }
     return false;
+}
+
+bool
+tls_hello_plain_http(const unsigned char *buf, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && n <= 20 && ((buf[n] >= 'A' && buf[n] <= 'Z') || buf[n] == '-' ||
+                                  buf[n] == '_'))
+        n++;
+    if (n == 0 || n > 20 || n + 2 > len || buf[n] != ' ')
+        return false;
+    if (n == 5 && memcmp(buf, "PROXY", 5) == 0)
+        return false;
+    return buf[n + 1] == '/' || buf[n + 1] == '*' ||
+           (buf[n + 1] >= 'a' && buf[n + 1] <= 'z') || (buf[n + 1] >= 'A' && buf[n + 1] <= 'Z');
 }
 
 const char *

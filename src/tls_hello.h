@@ -24,6 +24,7 @@ struct tls_hello {
     const unsigned char *suites;        /* 2-byte ids, big-endian */
     size_t n_suites;
     bool early_data;                    /* it will send 0-RTT data */
+    bool sni;                           /* it has a server_name extension */
 };
 
 /* Fills h and returns h->versions: the set of offered versions (never 0
@@ -34,6 +35,14 @@ unsigned tls_hello_read(const unsigned char *buf, size_t len, struct tls_hello *
 unsigned tls_hello_versions(const unsigned char *buf, size_t len);
 /* Whether the hello offers one of ids (0-terminated). */
 bool tls_hello_offers_suite(const struct tls_hello *h, const int *ids);
+
+/* Whether the first bytes a client sent on a TLS port are an HTTP request
+ * line: a method of upper-case letters, '-' or '_' (at most 20), a space,
+ * and the start of a request target ('/', '*' or a letter).  A TLS record
+ * never starts with a letter.  "PROXY " is a PROXY protocol v1 header,
+ * not HTTP.  Bytes still missing count as "no": the handshake decides. */
+bool tls_hello_plain_http(const unsigned char *buf, size_t len);
+#define TLS_HELLO_HTTP_PEEK 32          /* enough bytes to decide */
 
 /* "TLS 1.3", "TLS 1.2 and TLS 1.3", ... for a set, into out. */
 const char *tls_hello_describe(unsigned versions, char *out, size_t len);

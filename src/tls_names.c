@@ -245,3 +245,67 @@ tls_max_minor(void)
 {
     return TLS_COMPAT_MAX_MINOR;
 }
+
+/* Every alert of the TLS registry (RFC 5246 7.2, RFC 8446 6, and the
+ * RFCs that added to it), with what it means when the client sends it. */
+static const struct {
+    int code;
+    const char *name;
+    const char *from_client;
+} alerts[] = {
+    { 0, "close_notify", "it is closing the connection" },
+    { 10, "unexpected_message", "it received a message it did not expect at that point" },
+    { 20, "bad_record_mac", "a record from us failed its integrity check" },
+    { 21, "decryption_failed", "a record from us could not be decrypted" },
+    { 22, "record_overflow", "a record from us was too long" },
+    { 30, "decompression_failure", "a record from us could not be decompressed" },
+    { 40, "handshake_failure", "it found no acceptable set of security parameters" },
+    { 41, "no_certificate", "it has no certificate to send (SSL 3.0)" },
+    { 42, "bad_certificate", "it rejected this certificate (corrupt, or a bad signature)" },
+    { 43, "unsupported_certificate", "it does not support this certificate's type" },
+    { 44, "certificate_revoked", "it says this certificate was revoked" },
+    { 45, "certificate_expired", "it says this certificate has expired or is not yet valid" },
+    { 46, "certificate_unknown", "it does not accept this certificate (often: an untrusted "
+      "issuer or a name that does not match)" },
+    { 47, "illegal_parameter", "a field of our handshake was out of range or inconsistent" },
+    { 48, "unknown_ca", "it does not trust this certificate's issuer" },
+    { 49, "access_denied", "it refuses to go on (its access control)" },
+    { 50, "decode_error", "it could not decode one of our messages" },
+    { 51, "decrypt_error", "a signature or Finished check of ours failed for it" },
+    { 52, "too_many_cids_requested", "we asked for too many connection IDs" },
+    { 60, "export_restriction", "export restrictions forbid it (obsolete)" },
+    { 70, "protocol_version", "it does not accept the protocol version we chose" },
+    { 71, "insufficient_security", "it requires stronger security than we offered" },
+    { 80, "internal_error", "it failed for a reason of its own" },
+    { 86, "inappropriate_fallback", "it saw a protocol downgrade it did not ask for" },
+    { 90, "user_canceled", "it gave up the handshake" },
+    { 100, "no_renegotiation", "it refuses to renegotiate" },
+    { 109, "missing_extension", "a required extension was missing from our handshake" },
+    { 110, "unsupported_extension", "we sent an extension it did not offer" },
+    { 111, "certificate_unobtainable", "it could not fetch a certificate from a URL" },
+    { 112, "unrecognized_name", "it does not recognise the server name" },
+    { 113, "bad_certificate_status_response", "it rejected our OCSP status response" },
+    { 114, "bad_certificate_hash_value", "a certificate hash did not match" },
+    { 115, "unknown_psk_identity", "it knows no such pre-shared key" },
+    { 116, "certificate_required", "it required a certificate that was not sent" },
+    { 120, "no_application_protocol", "no ALPN protocol is common to it and this listener" },
+    { 121, "ech_required", "it requires Encrypted Client Hello" },
+};
+
+const char *
+tls_alert_name(int code)
+{
+    for (size_t i = 0; i < ARRAY_LEN(alerts); i++)
+        if (alerts[i].code == code)
+            return alerts[i].name;
+    return NULL;
+}
+
+const char *
+tls_alert_from_client(int code)
+{
+    for (size_t i = 0; i < ARRAY_LEN(alerts); i++)
+        if (alerts[i].code == code)
+            return alerts[i].from_client;
+    return NULL;
+}

@@ -35,6 +35,11 @@ const char *tls_suite13_name(int id);
 const char *tls_suite13_valid_names(void);
 const int *tls_suite13_defaults(void);
 
+/* A TLS alert's registry name (unknown_ca, ...), or NULL when the code
+ * is not a known alert; what it says when a client sends it, or NULL. */
+const char *tls_alert_name(int code);
+const char *tls_alert_from_client(int code);
+
 /* The newest TLS version this build of mbedTLS can speak, as the minor
  * number (3 = TLS 1.2, 4 = TLS 1.3). */
 int tls_max_minor(void);
