@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,31 +37,286 @@ static const struct key_spec cert_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
+/* ---- certificates: {dir: PATH} ------------------------------------------
+ * Every key+certificate pair in a directory, as hitch's pem-dir and
+ * HAProxy's "crt DIR": a file with both certificate(s) and a key, or
+ * NAME.pem / NAME.crt / NAME.cer with NAME.key beside it.  Expanded here
+ * into ordinary entries, so tls.c loads and checks them as it does files;
+ * listed and read through files.c, so the privileged reader serves them. */
+
+struct cert_list {
+    struct config_cert *v;
+    size_t n, cap;
+};
+
+static const char *const cert_exts[] = { ".pem", ".crt", ".cer", NULL };
+
+static const struct key_spec dir_keys[] = {
+    { "dir", on_path, offsetof(struct config_cert, cert_file), NULL, true },
+    { "allow_expired", on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
+static struct config_cert *
+cert_list_add(struct cert_list *l)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct config_cert *v = realloc(l->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        l->v = v;
+        l->cap = cap;
+    }
+    memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+    return &l->v[l->n++];
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of a files_list() buffer, sorted; *n of them. */
+static char **
+dir_names(const struct file_buf *b, size_t *n)
+{
+    char **v;
+    size_t i = 0;
+
+    *n = 0;
+    for (size_t off = 0; off < b->len; off += strlen((const char *)b->data + off) + 1)
+        (*n)++;
+    v = calloc(*n + 1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    for (size_t off = 0; off < b->len; off += strlen(v[i++]) + 1)
+        v[i] = (char *)b->data + off;
+    qsort(v, *n, sizeof(*v), name_cmp);
+    return v;
+}
+
+static bool
+dir_has(char **names, size_t n, const char *name)
+{
+    return bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
+}
+
+/* The length of name without a certificate extension, or 0. */
+static size_t
+cert_stem(const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const char *const *e = cert_exts; *e != NULL; e++)
+        if (len > 4 && strcmp(name + len - 4, *e) == 0)
+            return len - 4;
+    return 0;
+}
+
+/* NAME.key whose NAME.pem (.crt, .cer) is there: read with its certificate. */
+static bool
+is_partner_key(char **names, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    char other[512];
+
+    if (len < 5 || len > 400 || strcmp(name + len - 4, ".key") != 0)
+        return false;
+    for (const char *const *e = cert_exts; *e != NULL; e++) {
+        snprintf(other, sizeof(other), "%.*s%s", (int)(len - 4), name, *e);
+        if (dir_has(names, n, other))
+            return true;
+    }
+    return false;
+}
+
+struct dir_walk {
+    struct ctx *c;
+    const yaml_node_t *node;    /* the "dir:" value, for messages */
+    const struct config_cert *tmpl;
+    const char *dir;
+    char **names;
+    size_t n;
+    struct cert_list *out;
+};
+
+static int
+dir_add(struct dir_walk *w, const char *cert, const char *key)
+{
+    struct config_cert *cc = cert_list_add(w->out);
+
+    if (cc == NULL)
+        return -1;
+    cc->pos = node_pos(w->node);
+    cc->allow_expired = w->tmpl->allow_expired;
+    cc->cert_file = strdup(cert);
+    cc->key_file = strdup(key);
+    return cc->cert_file != NULL && cc->key_file != NULL ? 0 : -1;
+}
+
+/* A certificate file without a key in it: its NAME.key (1), or an error
+ * reported (0); -1 when out of memory. */
+static int
+dir_cert_only(struct dir_walk *w, const char *name, const char *path)
+{
+    size_t stem = cert_stem(name);
+    char key[512], *key_path = NULL;
+    int rc;
+
+    snprintf(key, sizeof(key), "%.*s.key", (int)(stem ? stem : strlen(name)), name);
+    if (stem == 0 || !dir_has(w->names, w->n, key)) {
+        cerr(w->c, w->node, "certificate %s has no private key: put the key in the same "
+             "file or beside it as %s/%s", path, w->dir, key);
+        return 0;
+    }
+    if (asprintf(&key_path, "%s/%s", w->dir, key) < 0)
+        return -1;
+    rc = dir_add(w, path, key_path);
+    free(key_path);
+    return rc == 0 ? 1 : -1;
+}
+
+/* One directory entry: 1 when it made a pair, 0 when skipped or
+ * reported, -1 when out of memory. */
+static int
+dir_entry(struct dir_walk *w, const char *name, const char *path)
+{
+    struct file_buf b;
+    bool crt, key;
+    int rc;
+
+    if (name[0] == '.' || is_partner_key(w->names, w->n, name)) {
+        log_debug("certificates: %s: skipped (%s)", path,
+                  name[0] == '.' ? "hidden" : "the key of a certificate beside it");
+        return 0;
+    }
+    rc = files_read(path, &b);
+    if (rc == -EISDIR) {
+        log_debug("certificates: %s: skipped (a directory)", path);
+        return 0;
+    }
+    if (rc != 0) {
+        cerr(w->c, w->node, "cannot read %s: %s", path, files_strerror(-rc));
+        return 0;
+    }
+    crt = strstr((const char *)b.data, "-----BEGIN CERTIFICATE-----") != NULL;
+    key = strstr((const char *)b.data, "PRIVATE KEY-----") != NULL;
+    files_free(&b);
+    if (crt && key)
+        return dir_add(w, path, path) == 0 ? 1 : -1;
+    if (crt)
+        return dir_cert_only(w, name, path);
+    log_debug("certificates: %s: skipped (%s)", path,
+              key ? "a private key without a certificate" : "no PEM certificate in it");
+    return 0;
+}
+
+static void
+dir_walk(struct dir_walk *w)
+{
+    size_t errors = w->c->n_errors, before = w->out->n;
+
+    for (size_t i = 0; i < w->n; i++) {
+        char *path = NULL;
+        int rc = asprintf(&path, "%s/%s", w->dir, w->names[i]) < 0 ? -1
+                 : dir_entry(w, w->names[i], path);
+
+        free(path);
+        if (rc < 0) {
+            oom(w->c, w->node);
+            return;
+        }
+    }
+    if (w->out->n == before && w->c->n_errors == errors)
+        cerr(w->c, w->node, "certificate directory %s holds no certificate and key "
+             "(a file with both, or NAME.pem with NAME.key)", w->dir);
+}
+
+static void
+cert_dir_expand(struct ctx *c, yaml_node_t *map, struct cert_list *out)
+{
+    struct config_cert tmpl = { 0 };
+    struct dir_walk w = { .c = c, .node = map, .tmpl = &tmpl, .out = out };
+    struct file_buf list = { 0 };
+    size_t len;
+    int rc;
+
+    walk_map(c, map, dir_keys, "certificate directory", &tmpl);
+    if (tmpl.cert_file == NULL)
+        return;
+    len = strlen(tmpl.cert_file);
+    while (len > 1 && tmpl.cert_file[len - 1] == '/')
+        tmpl.cert_file[--len] = '\0';       /* "dir/" names the same directory */
+    w.dir = tmpl.cert_file;
+    rc = files_list(w.dir, &list);
+    if (rc != 0)
+        cerr(c, map, "cannot read certificate directory %s: %s", w.dir,
+             rc == -ENOTDIR ? "not a directory" : files_strerror(-rc));
+    else if ((w.names = dir_names(&list, &w.n)) == NULL)
+        oom(c, map);
+    else
+        dir_walk(&w);
+    free(w.names);
+    files_free(&list);
+    free(tmpl.cert_file);
+}
+
+/* A mapping with "dir" is a directory of pairs; else one cert/key entry. */
+static bool
+is_cert_dir(struct ctx *c, yaml_node_t *map)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node_get(c, p->key);
+        if (kn != NULL && kn->type == YAML_SCALAR_NODE && strcmp(node_text(kn), "dir") == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+cert_item(struct ctx *c, const struct key_spec *k, yaml_node_t *it, struct cert_list *out)
+{
+    struct config_cert *cc;
+
+    if (it->type != YAML_MAPPING_NODE) {
+        cerr(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\", "
+             "or with \"dir\"", k->name);
+        return;
+    }
+    if (is_cert_dir(c, it)) {
+        cert_dir_expand(c, it, out);
+        return;
+    }
+    if ((cc = cert_list_add(out)) == NULL) {
+        oom(c, it);
+        return;
+    }
+    cc->pos = node_pos(it);
+    walk_map(c, it, cert_keys, "certificate entry", cc);
+}
+
+/* A sequence of entries (each {cert, key, ...} or {dir}), or one {dir}. */
 static void
 on_certificates(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v);
+    struct cert_list out = { 0 };
+    size_t n = 1;
 
-    if (n == 0)
-        return;
-    l->certs = calloc(n, sizeof(*l->certs));
-    if (l->certs == NULL) {
-        oom(c, v);
-        return;
-    }
-    l->n_certs = n;
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        if (it == NULL)
-            continue;
-        l->certs[i].pos = node_pos(it);
-        if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\"",
-                 k->name);
-        else
-            walk_map(c, it, cert_keys, "certificate entry", &l->certs[i]);
-    }
+    if (v->type == YAML_MAPPING_NODE && is_cert_dir(c, v))
+        cert_dir_expand(c, v, &out);
+    else if ((n = want_seq(c, k->name, v)) > 0)
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *it = seq_item(c, v, i);
+            if (it != NULL)
+                cert_item(c, k, it, &out);
+        }
+    l->certs = out.v;
+    l->n_certs = out.n;
 }
 
 static void

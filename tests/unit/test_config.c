@@ -422,7 +422,7 @@ static struct bad bad_configs[] = {
                              "digits, \"_\", \".\" and \"-\"" } },
     { "cert_missing_key", { "5:9: certificate entry is missing required key \"key\"" } },
     { "cert_not_map", { "4:20: each entry of \"certificates\" must be a mapping with "
-                        "\"cert\" and \"key\"" } },
+                        "\"cert\" and \"key\", or with \"dir\"" } },
     { "unknown_backend", { "6:14: unknown backend \"apps\" (defined backends: app, api)" } },
     { "duplicate_listener_name", { "7:11: duplicate listener name \"https\" "
                                    "(first used at line 2)" } },
@@ -445,7 +445,6 @@ static struct bad bad_configs[] = {
                             "\"_\", \".\" and \"-\"" } },
     { "cert_empty_path", { "5:16: \"cert\" must not be empty" } },
     { "nul_in_string", { "2:11: \"name\" must not contain NUL characters" } },
-    { "merge_key", { "1:1: unknown key \"<<\" (valid keys: " TOP_KEYS ")" } },
     { "port_range", { "3:13: invalid listen address \"0.0.0.0:8443-8445\": "
                       "port ranges are not supported" } },
     { "port_zero", { "3:13: invalid listen address \"0.0.0.0:0\": "
