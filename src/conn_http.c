@@ -7,7 +7,11 @@
  *
  * Each direction reads into its own input buffer first, because the
  * rewriter may take only part of it (it waits while an Upgrade or CONNECT
- * is undecided) and its output can be larger than its input. */
+ * is undecided) and its output can be larger than its input.
+ *
+ * The rewriter knows where requests and responses end, so each exchange
+ * gets its own log line, and a stop ends keep-alive connections between
+ * requests instead of waiting out timeouts.drain for idle clients. */
 #include "autoconf.h"
 
 #include <netinet/in.h>
@@ -16,11 +20,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conn.h"
 #include "conn_int.h"
 #include "gen.h"
 #include "http_fwd.h"
 #include "log.h"
 #include "tls.h"
+#include "worker.h"
 
 struct http_in {
     char *buf;
@@ -35,7 +41,88 @@ struct http_conn {
     char verify[160];
     struct http_in up, down;
     bool answered;
+    bool last_set;              /* http_fwd_last() called for a stop */
 };
+
+/* ---- the per-request log line ----------------------------------------- */
+
+/* The target is the client's text: whatever could end the quoted field or
+ * the line becomes '?', as client-chosen text does in the access line. */
+static void
+http_log_path(char *out, size_t cap, const struct http_fwd_req *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->path_len && n + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)r->path[i];
+        out[n++] = (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\') ? '?' : (char)ch;
+    }
+    if (r->path_cut && n + 4 <= cap) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+/* The client ended the connection (or failed): its requests were not
+ * cut short by tlsterm or the backend. */
+static bool
+http_client_left(const struct conn *c)
+{
+    return c->up.eof || strncmp(c->reason, "client", 6) == 0;
+}
+
+/* How an exchange ended when not by its response: "" when it did. */
+static void
+http_log_end(const struct conn *c, const struct http_fwd *f, const struct http_fwd_req *r,
+             enum http_fwd_end end, char *out, size_t cap)
+{
+    char why[300];
+
+    out[0] = '\0';
+    if (end == HF_END_DONE)
+        return;
+    if (end == HF_END_ANSWERED)
+        snprintf(why, sizeof(why), "answered by tlsterm: %s", f->why);
+    else
+        snprintf(why, sizeof(why), "connection closed %s: %s",
+                 r == &f->cur ? "mid-request" : r->status ? "mid-response"
+                 : "before the response", c->reason);
+    for (char *p = why; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            *p = '?';
+    snprintf(out, cap, " end=\"%s\"", why);
+}
+
+/* One line per exchange.  It never ends in a quoted reason="...", so no
+ * reader takes it for the connection's access line.  Like that line it
+ * is info with log.access, else debug; what failed (tlsterm's own answer,
+ * a response that never came whole while the client waited) stays at
+ * info, as errors stay visible with log.access off. */
+static void
+http_log_exchange(void *arg, const struct http_fwd *f, const struct http_fwd_req *r,
+                  enum http_fwd_end end)
+{
+    struct conn *c = arg;
+    bool failed = end == HF_END_ANSWERED ||
+                  (end == HF_END_CUT && r != &f->cur && !http_client_left(c));
+    enum log_level lvl = c->g->cfg->log_access || failed ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+    char path[HTTP_FWD_PATH_MAX + 4], status[16], note[sizeof(c->reason_buf) + 64];
+    uint64_t now = conn_now_ms();
+
+    if (!log_enabled(lvl))
+        return;
+    http_log_path(path, sizeof(path), r);
+    snprintf(status, sizeof(status), r->status ? "%u" : "-", r->status);
+    http_log_end(c, f, r, end, note, sizeof(note));
+    log_msg(lvl, "conn=%llu req=%llu client=%s listener=%s method=%s path=%s%s%s status=%s "
+            "in=%llu out=%llu ms=%llu%s", (unsigned long long)c->id,
+            (unsigned long long)r->seq, c->peer, c->lc->name,
+            r->method >= 0 ? http_method_str((enum http_method)r->method) : "-",
+            r->path ? "\"" : "", r->path ? path : "-", r->path ? "\"" : "", status,
+            (unsigned long long)r->in, (unsigned long long)r->out,
+            (unsigned long long)(now > r->t0 ? now - r->t0 : 0), note);
+}
 
 /* ---- set-up ----------------------------------------------------------- */
 
@@ -123,8 +210,15 @@ conn_http_start(struct conn *c, int reject, const char *why)
     };
     if (be->http.client_cert)
         http_cert_headers(hc, c->tls);
+    hc->o.done = http_log_exchange;
+    hc->o.arg = c;
     http_fwd_init(&hc->f, &hc->o);
     c->http = hc;
+    /* started while the worker drains: one request, then Connection: close */
+    if (c->w->draining) {
+        http_fwd_last(&hc->f);
+        hc->last_set = true;
+    }
     return 1;
 }
 
@@ -135,6 +229,8 @@ conn_http_free(struct conn *c)
 
     if (hc == NULL)
         return;
+    hc->f.now = conn_now_ms();
+    http_fwd_flush(&hc->f);
     http_fwd_free(&hc->f);
     free(hc->up.buf);
     free(hc->down.buf);
@@ -162,8 +258,11 @@ http_process(struct conn *c, struct http_in *in, struct half *h, bool request)
 {
     struct http_fwd *f = &c->http->f;
     struct hbuf out = { h->buf, 0, h->cap };
-    size_t n = request ? http_fwd_request(f, in->buf + in->off, in->len - in->off, &out)
-                       : http_fwd_response(f, in->buf + in->off, in->len - in->off, &out);
+    size_t n;
+
+    f->now = conn_now_ms();
+    n = request ? http_fwd_request(f, in->buf + in->off, in->len - in->off, &out)
+                : http_fwd_response(f, in->buf + in->off, in->len - in->off, &out);
 
     in->off += n;
     if (in->off == in->len)
@@ -226,6 +325,10 @@ conn_http_up_fill(struct conn *c)
     for (int reads = 0;; reads++) {
         if (hc->f.status != 0) {
             http_up_failed(c);
+            return 0;
+        }
+        if (http_fwd_requests_done(&hc->f)) {      /* the last request went: read no more */
+            http_idle(&hc->up, h, WAIT_NONE);
             return 0;
         }
         if (hc->up.len > 0) {
@@ -294,6 +397,8 @@ http_answer(struct conn *c)
         conn_close(c, "out of memory");
         return 0;
     }
+    hc->f.now = conn_now_ms();
+    http_fwd_answered(&hc->f, len);
     half_take(h, &out);
     h->eof = true;              /* close_notify and FIN follow the answer */
     return 1;
@@ -313,6 +418,8 @@ http_backend_read(struct conn *c)
     case READ_DATA:
         return 1;
     case READ_END:
+        hc->f.now = conn_now_ms();
+        http_fwd_response_eof(&hc->f);     /* ends a response read until the close */
         h->eof = true;
         return 1;
     case READ_WAIT:
@@ -340,6 +447,10 @@ conn_http_down_fill(struct conn *c)
         }
         if (conn_http_answer_due(c))
             return http_answer(c);
+        if (http_fwd_finished(&hc->f)) {   /* the last response went: close_notify, FIN */
+            h->eof = true;
+            return 1;
+        }
         if (hc->down.len > 0) {
             if (!http_process(c, &hc->down, h, false))
                 return 0;
@@ -382,9 +493,59 @@ conn_http_reason(struct conn *c)
 {
     struct http_conn *hc = c->http;
 
+    if (hc != NULL && hc->f.status == 0 && http_fwd_finished(&hc->f) && hc->last_set)
+        return "done (Connection: close for shutdown)";
     if (hc == NULL || hc->f.status == 0)
         return NULL;
     snprintf(c->reason_buf, sizeof(c->reason_buf), "%s %d: %s",
              hc->answered ? "answered" : "could not answer", hc->f.status, hc->f.why);
     return c->reason_buf;
+}
+
+/* ---- stopping ------------------------------------------------------- */
+
+/* Between requests, with nothing buffered either way and nothing more
+ * sent by the client (not even a TLS record being read). */
+static bool
+http_between_requests(const struct conn *c)
+{
+    const struct http_conn *hc = c->http;
+    char b;
+
+    return http_fwd_idle(&hc->f) && hc->up.len == 0 && hc->down.len == 0 && c->up.len == 0 &&
+           c->down.len == 0 && !c->up.done && !c->down.done && c->up.wait == WAIT_CREAD &&
+           !(c->kick & WAIT_CREAD) && recv(c->cfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+/* An idle keep-alive connection closes now (close_notify through the
+ * close path); one with a request in progress closes after its response,
+ * which says Connection: close.  Tunnels run on until timeouts.drain. */
+static void
+conn_http_drain(struct conn *c)
+{
+    struct http_conn *hc = c->http;
+
+    if (http_between_requests(c)) {
+        /* "done": a clean end, which log.access: false keeps at debug */
+        conn_close(c, "done (idle keep-alive closed for shutdown)");
+        conn_finish(c);
+        return;
+    }
+    http_fwd_last(&hc->f);
+    hc->last_set = true;
+    /* each side looks at its new state at once (one may be over already) */
+    c->kick |= (unsigned)c->up.wait | (unsigned)c->down.wait;
+    conn_finish(c);
+}
+
+void
+conn_drain_start(struct worker *w)
+{
+    struct conn *next;
+
+    for (struct conn *c = w->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == CONN_RELAY && c->http != NULL)
+            conn_http_drain(c);
+    }
 }

@@ -174,6 +174,52 @@ list_add(struct hbuf *list, const struct line *l)
     return hbuf_put(list, v, (size_t)(end - v));
 }
 
+/* ---- exchanges ------------------------------------------------------- */
+
+static void
+req_clear(struct http_fwd_req *r)
+{
+    free(r->path);
+    memset(r, 0, sizeof(*r));
+    r->method = -1;
+}
+
+/* Reports an exchange once, then forgets it. */
+static void
+req_report(struct http_fwd *f, struct http_fwd_req *r, enum http_fwd_end end)
+{
+    if (r->seq == 0)
+        r->seq = f->requests + 1;       /* never forwarded: the next number */
+    if (f->o->done != NULL)
+        f->o->done(f->o->arg, f, r, end);
+    req_clear(r);
+}
+
+/* The exchange the response side is working on, or NULL. */
+static struct http_fwd_req *
+req_front(struct http_fwd *f)
+{
+    return f->q_n ? &f->q[f->q_first] : NULL;
+}
+
+/* The request the request side streams a body of (the last forwarded),
+ * or NULL when its response ended early. */
+static struct http_fwd_req *
+req_tail(struct http_fwd *f)
+{
+    return f->q_n ? &f->q[(f->q_first + f->q_n - 1) % HTTP_FWD_QUEUE] : NULL;
+}
+
+static void
+req_count_in(struct http_fwd *f, struct http_fwd_req *r, size_t n)
+{
+    if (r == NULL || n == 0)
+        return;
+    if (r->in == 0)
+        r->t0 = f->now;
+    r->in += n;
+}
+
 /* ---- heads ----------------------------------------------------------- */
 
 /* Moves bytes into s->head up to the empty line that ends a head.  Blank
@@ -275,7 +321,7 @@ static int
 rs_headers_complete(http_parser *p)
 {
     struct http_fwd *f = p->data;
-    uint8_t front = f->q_n ? f->q[f->q_first] : 0;
+    uint8_t front = f->q_n ? f->q[f->q_first].flags : 0;
 
     unsigned status = p->status_code;
 
@@ -336,7 +382,27 @@ rq_chunk_complete(http_parser *p)
     return rq_emit(p->data, "\r\n", 2);
 }
 
+/* The target is kept for the log only: without memory it is not. */
+static int
+rq_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_fwd_req *r = &((struct http_fwd *)p->data)->cur;
+    size_t room;
+
+    if (r->path == NULL && (r->path = malloc(HTTP_FWD_PATH_MAX)) == NULL)
+        return 0;
+    room = HTTP_FWD_PATH_MAX - r->path_len;
+    if (len > room) {
+        len = room;
+        r->path_cut = true;
+    }
+    memcpy(r->path + r->path_len, at, len);
+    r->path_len += len;
+    return 0;
+}
+
 static const http_parser_settings rq_settings = {
+    .on_url = rq_url,
     .on_headers_complete = rq_headers_complete,
     .on_message_complete = rq_message_complete,
     .on_body = rq_body_data,
@@ -571,7 +637,12 @@ rq_head_done(struct http_fwd *f, struct hbuf *out)
     int rc;
 
     f->out = out;
-    if (head_parse(f, s, HTTP_REQUEST, &why) != 0 || (why = rq_framing_problem(s)) != NULL) {
+    if (head_parse(f, s, HTTP_REQUEST, &why) != 0) {
+        fwd_fail(f, s, 400, "malformed request: %s", why);
+        return;
+    }
+    f->cur.method = (int)s->p.method;
+    if ((why = rq_framing_problem(s)) != NULL) {
         fwd_fail(f, s, 400, "malformed request: %s", why);
         return;
     }
@@ -598,18 +669,30 @@ rq_head_done(struct http_fwd *f, struct hbuf *out)
         return;
     }
     head_reset(s);
-    f->q[(f->q_first + f->q_n++) % HTTP_FWD_QUEUE] = s->flags;
-    f->requests++;
+    f->cur.flags = s->flags;
+    f->cur.seq = ++f->requests;
+    f->q[(f->q_first + f->q_n++) % HTTP_FWD_QUEUE] = f->cur;
+    memset(&f->cur, 0, sizeof(f->cur));
+    f->cur.method = -1;
     s->st = HF_BODY;
+}
+
+/* Between requests: the next head, or nothing after the last exchange. */
+static enum http_fwd_state
+rq_next_state(const struct http_fwd *f)
+{
+    return f->last != 0 && f->requests >= f->last ? HF_CLOSED : HF_HEAD;
 }
 
 /* After a whole request: the next head, or a wait for the answer to an
  * Upgrade or CONNECT. */
 static void
-rq_message_done(struct http_side *s)
+rq_message_done(struct http_fwd *f)
 {
+    struct http_side *s = &f->rq;
+
     s->done = false;
-    s->st = (s->flags & (Q_UPGRADE | Q_CONNECT)) ? HF_WAIT : HF_HEAD;
+    s->st = (s->flags & (Q_UPGRADE | Q_CONNECT)) ? HF_WAIT : rq_next_state(f);
 }
 
 static size_t
@@ -620,7 +703,7 @@ rq_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
     long n;
 
     if (s->done) {              /* no body: it ended with the head */
-        rq_message_done(s);
+        rq_message_done(f);
         return 0;
     }
     f->out = out;
@@ -629,8 +712,9 @@ rq_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
         fwd_fail(f, s, 400, "malformed request body: %s", why);
         return 0;
     }
+    req_count_in(f, req_tail(f), (size_t)n);
     if (s->done)
-        rq_message_done(s);
+        rq_message_done(f);
     return (size_t)n;
 }
 
@@ -642,6 +726,7 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
 
     while (f->status == 0 && !http_fwd_blocked(f)) {
         bool complete;
+        size_t n;
         if (s->st == HF_TUNNEL) {
             used += tunnel_pass(f, s, in + used, len - used, out);
             break;
@@ -654,9 +739,11 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
                 break;          /* http-parser took all it could */
             continue;
         }
-        if (used == len)
+        if (used == len || s->st == HF_CLOSED)
             break;
-        used += head_collect(f, s, in + used, len - used, f->o->max_head, &complete);
+        n = head_collect(f, s, in + used, len - used, f->o->max_head, &complete);
+        req_count_in(f, &f->cur, n);
+        used += n;
         if (complete)
             rq_head_done(f, out);
     }
@@ -665,21 +752,36 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
 
 /* ---- responses -------------------------------------------------------- */
 
+/* The front exchange ended: reported, and out of the queue. */
+static uint8_t
+rs_pop(struct http_fwd *f, unsigned status)
+{
+    struct http_fwd_req *r = req_front(f);
+    uint8_t flags;
+
+    if (r == NULL)
+        return 0;
+    flags = r->flags;
+    r->status = status;
+    f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE;
+    f->q_n--;
+    f->responses++;
+    req_report(f, r, HF_END_DONE);
+    return flags;
+}
+
 static void
 rs_message_done(struct http_fwd *f)
 {
     struct http_side *s = &f->rs;
     unsigned status = s->p.status_code;
-    uint8_t front = f->q_n ? f->q[f->q_first] : 0;
+    uint8_t front;
 
     s->done = false;
     s->st = HF_HEAD;
     if (status / 100 == 1 && status != 101)
         return;                 /* interim: the final response follows */
-    if (f->q_n > 0) {
-        f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE;
-        f->q_n--;
-    }
+    front = rs_pop(f, status);
     if (status == 101 && !(front & Q_UPGRADE)) {
         fwd_fail(f, s, 502, "backend switched protocols without an Upgrade request");
         return;
@@ -688,15 +790,47 @@ rs_message_done(struct http_fwd *f)
         s->st = f->rq.st = HF_TUNNEL;
         return;
     }
+    if (f->last != 0 && f->responses >= f->last)
+        s->st = HF_CLOSED;
     /* Refused.  The Upgrade request is the last one forwarded, so it is
      * the request side's current message: waiting, or (with a body, and
      * a backend that answered early) still streaming. */
     if (front & (Q_UPGRADE | Q_CONNECT)) {
         if (f->rq.st == HF_WAIT)
-            f->rq.st = HF_HEAD;
+            f->rq.st = rq_next_state(f);
         else
             f->rq.flags &= (uint8_t)~(Q_UPGRADE | Q_CONNECT);
     }
+}
+
+/* The final response of the last exchange says the connection ends,
+ * unless it turns the connection into a tunnel. */
+static bool
+rs_is_last(const struct http_fwd *f)
+{
+    const struct http_fwd_req *r = f->q_n ? &f->q[f->q_first] : NULL;
+    unsigned status = f->rs.p.status_code;
+
+    return f->last != 0 && r != NULL && r->seq >= f->last && status >= 200 &&
+           !((r->flags & Q_CONNECT) && status / 100 == 2);
+}
+
+/* The Connection header of the last response becomes "close", and
+ * Keep-Alive goes with the keep-alive it described. */
+static int
+rs_put_lines(const struct http_side *s, size_t off, bool close, struct hbuf *out)
+{
+    struct line l;
+    int rc = 0;
+
+    while (rc == 0 && next_line(s->head, s->head_len, &off, &l)) {
+        if (l.len == 0 && close)
+            rc = hbuf_puts(out, "Connection: close\r\n");
+        if (!(close && l.len > 0 &&
+              (name_is(&l, "connection", false) || name_is(&l, "keep-alive", false))))
+            rc |= hbuf_put(out, l.p, l.full);
+    }
+    return rc;
 }
 
 static int
@@ -704,34 +838,47 @@ rs_rewrite(struct http_fwd *f, struct hbuf *out)
 {
     const struct http_side *s = &f->rs;
     const char *hsts = f->o->hsts;
+    bool close = rs_is_last(f);
     size_t off = 0;
     struct line l;
     int rc = 0;
 
-    if (hsts == NULL || s->p.status_code < 200 ||
-        has_header(s->head, s->head_len, "strict-transport-security"))
+    if (hsts != NULL && (s->p.status_code < 200 ||
+                         has_header(s->head, s->head_len, "strict-transport-security")))
+        hsts = NULL;
+    if (hsts == NULL && !close)
         return hbuf_put(out, s->head, s->head_len);
     next_line(s->head, s->head_len, &off, &l);
     rc |= hbuf_put(out, l.p, l.full);
-    rc |= hbuf_puts(out, "Strict-Transport-Security: ");
-    rc |= hbuf_puts(out, hsts);
-    rc |= hbuf_puts(out, "\r\n");
-    return rc | hbuf_put(out, s->head + off, s->head_len - off);
+    if (hsts != NULL) {
+        rc |= hbuf_puts(out, "Strict-Transport-Security: ");
+        rc |= hbuf_puts(out, hsts);
+        rc |= hbuf_puts(out, "\r\n");
+    }
+    return rc | rs_put_lines(s, off, close, out);
 }
 
 static void
 rs_head_done(struct http_fwd *f, struct hbuf *out)
 {
     struct http_side *s = &f->rs;
+    struct http_fwd_req *r;
     const char *why = "";
+    size_t mark;
 
     if (head_parse(f, s, HTTP_RESPONSE, &why) != 0) {
         fwd_fail(f, s, 502, "backend sent a malformed response: %s", why);
         return;
     }
+    mark = out->len;
     if (rs_rewrite(f, out) != 0) {
         fwd_oom(f, s);
         return;
+    }
+    if ((r = req_front(f)) != NULL) {
+        r->out += out->len - mark;
+        if (s->p.status_code / 100 != 1 || s->p.status_code == 101)
+            r->status = s->p.status_code;       /* known even if the body is cut */
     }
     head_reset(s);
     s->st = HF_BODY;
@@ -754,6 +901,8 @@ rs_body(struct http_fwd *f, const char *in, size_t len, struct hbuf *out)
         fwd_oom(f, s);
         return 0;
     }
+    if (req_front(f) != NULL)
+        req_front(f)->out += (uint64_t)n;
     if (s->done)
         rs_message_done(f);
     return (size_t)n;
@@ -768,6 +917,8 @@ http_fwd_response(struct http_fwd *f, const char *in, size_t len, struct hbuf *o
     while (used < len && f->rs_status == 0) {
         bool complete;
         size_t before = used;
+        if (s->st == HF_CLOSED)
+            break;
         if (s->st == HF_TUNNEL) {
             used += tunnel_pass(f, s, in + used, len - used, out);
             break;
@@ -794,6 +945,7 @@ http_fwd_init(struct http_fwd *f, const struct http_fwd_opts *o)
 {
     memset(f, 0, sizeof(*f));
     f->o = o;
+    f->cur.method = -1;
 }
 
 void
@@ -801,12 +953,87 @@ http_fwd_free(struct http_fwd *f)
 {
     head_reset(&f->rq);
     head_reset(&f->rs);
+    for (; f->q_n > 0; f->q_n--, f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE)
+        req_clear(&f->q[f->q_first]);
+    req_clear(&f->cur);
 }
 
 bool
 http_fwd_blocked(const struct http_fwd *f)
 {
-    return f->rq.st == HF_WAIT || (f->rq.st == HF_HEAD && f->q_n == HTTP_FWD_QUEUE);
+    return f->rq.st == HF_WAIT || f->rq.st == HF_CLOSED ||
+           (f->rq.st == HF_HEAD && f->q_n == HTTP_FWD_QUEUE);
+}
+
+bool
+http_fwd_idle(const struct http_fwd *f)
+{
+    return f->rq.st == HF_HEAD && f->rq.head_len == 0 && f->q_n == 0 &&
+           f->rs.st == HF_HEAD && f->rs.head_len == 0 && f->status == 0 && f->rs_status == 0;
+}
+
+void
+http_fwd_last(struct http_fwd *f)
+{
+    struct http_side *s = &f->rq;
+
+    if (f->last != 0 || s->st == HF_TUNNEL || f->rs.st == HF_TUNNEL)
+        return;
+    /* a head being collected, or none yet and nothing owed: the next one */
+    if (s->st == HF_HEAD && (s->head_len > 0 || f->q_n == 0))
+        f->last = f->requests + 1;
+    else
+        f->last = f->requests;
+    if (s->st == HF_HEAD)
+        s->st = rq_next_state(f);
+    /* its response came early, while its body still streams */
+    if (f->responses >= f->last && f->rs.st == HF_HEAD && f->rs.head_len == 0)
+        f->rs.st = HF_CLOSED;
+}
+
+bool
+http_fwd_finished(const struct http_fwd *f)
+{
+    return f->rs.st == HF_CLOSED;
+}
+
+bool
+http_fwd_requests_done(const struct http_fwd *f)
+{
+    return f->rq.st == HF_CLOSED;
+}
+
+void
+http_fwd_response_eof(struct http_fwd *f)
+{
+    struct http_side *s = &f->rs;
+    const char *why = "";
+
+    /* len 0 tells http-parser the stream ended: a body read until the
+     * close is complete; anything else is an error, left for the flush */
+    if (s->st != HF_BODY || f->rs_status != 0 || side_exec(s, &rs_settings, NULL, 0, &why) < 0)
+        return;
+    if (s->done)
+        rs_message_done(f);
+}
+
+void
+http_fwd_answered(struct http_fwd *f, size_t len)
+{
+    f->cur.status = (unsigned)f->status;
+    f->cur.out = len;
+    if (f->cur.in == 0)
+        f->cur.t0 = f->now;
+    req_report(f, &f->cur, HF_END_ANSWERED);
+}
+
+void
+http_fwd_flush(struct http_fwd *f)
+{
+    for (; f->q_n > 0; f->q_n--, f->q_first = (f->q_first + 1) % HTTP_FWD_QUEUE)
+        req_report(f, &f->q[f->q_first], HF_END_CUT);
+    if (f->cur.in > 0)
+        req_report(f, &f->cur, HF_END_CUT);
 }
 
 bool

@@ -221,6 +221,7 @@ worker_drain_cb(evutil_socket_t fd, short what, void *arg)
         listener_close(&w->listeners[i]);
     }
     w->draining = true;
+    conn_drain_start(w);
     if (w->conns == NULL && w->srv->drained_ev != NULL)
         event_active(w->srv->drained_ev, 0, 0);
 }

@@ -3,7 +3,10 @@
  *
  * Input: one byte of options, one byte of read size, then the client's
  * bytes and the backend's bytes separated by the first "\0\0".  Both
- * streams are fed in interleaved pieces, as the relay would.
+ * streams are fed in interleaved pieces, as the relay would; the read
+ * size byte's top bits also pick a round after which the exchange in
+ * progress is the last (a drain), and whether an exchange is answered;
+ * the backend's EOF and the connection's end follow.
  *
  * With clang's libFuzzer:
  *   clang -g -fsanitize=fuzzer,address,undefined -DFUZZ_LIBFUZZER -I. -Isrc \
@@ -20,6 +23,17 @@
 #include "http_fwd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Reported exchanges must be whole: a path within its limit, a seq. */
+static void
+done_cb(void *arg, const struct http_fwd *f, const struct http_fwd_req *r, enum http_fwd_end end)
+{
+    (void)arg;
+    (void)f;
+    if (r->seq == 0 || r->path_len > HTTP_FWD_PATH_MAX || (r->path == NULL && r->path_len) ||
+        (unsigned)end > HF_END_CUT)
+        abort();
+}
 
 static size_t
 feed(struct http_fwd *f, bool request, const char *in, size_t len, struct hbuf *out)
@@ -40,6 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct hbuf out = { 0 };
     const char *rq, *rs, *sep;
     size_t rq_len, rs_len, rq_off = 0, rs_off = 0, step;
+    unsigned last_round, round = 0;
 
     if (size < 2)
         return 0;
@@ -49,7 +64,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.cert = (data[0] & 8) ? cert : NULL;
     o.reject = (data[0] & 16) ? 503 : 0;
     o.allow_connect = data[0] & 32;
+    o.done = (data[0] & 64) ? done_cb : NULL;
     step = 1 + data[1] % 64;
+    last_round = (unsigned)(data[1] >> 6);
     rq = (const char *)data + 2;
     sep = memmem(rq, size - 2, "\0\0", 2);
     rq_len = sep ? (size_t)(sep - rq) : size - 2;
@@ -64,9 +81,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rq_off += ta;
         rs_off += tb;
         out.len = 0;
+        if (++round == last_round)
+            http_fwd_last(&f);
         if (ta == 0 && tb == 0)
             break;              /* both ended, failed or wait on each other */
     }
+    if (f.status > 0 && (data[0] & 128))
+        http_fwd_answered(&f, 12);
+    http_fwd_response_eof(&f);
+    http_fwd_flush(&f);
     http_fwd_free(&f);
     free(out.p);
     return 0;
@@ -86,6 +109,9 @@ static const struct {
     "HTTP/1.0 200 OK\r\n\r\nuntil eof"),
     SEED("\x06\x03GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01x"
     "\0\0HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01y"),
+    SEED("\x41\x48GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n"
+    "\0\0HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx"
+    "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\n\r\nclose-delimited"),
     SEED("\x0f\x10HEAD / HTTP/1.1\r\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\nraw"
     "\0\0HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\n\r\nraw"),
 };

@@ -591,6 +591,262 @@ test_answers(void **state)
     }
 }
 
+/* ---- exchanges (the per-request log) and the last exchange (drain) --- */
+
+#define MAX_SEEN 8
+
+/* What o->done reported, in order. */
+struct seen {
+    size_t n;
+    struct {
+        uint64_t seq, in, out;
+        int method;
+        unsigned status;
+        char path[HTTP_FWD_PATH_MAX + 1];
+        bool cut;
+        enum http_fwd_end end;
+    } r[MAX_SEEN];
+};
+
+static void
+seen_cb(void *arg, const struct http_fwd *f, const struct http_fwd_req *r, enum http_fwd_end end)
+{
+    struct seen *s = arg;
+
+    (void)f;
+    assert_true(s->n < MAX_SEEN);
+    s->r[s->n].seq = r->seq;
+    s->r[s->n].in = r->in;
+    s->r[s->n].out = r->out;
+    s->r[s->n].method = r->method;
+    s->r[s->n].status = r->status;
+    s->r[s->n].cut = r->path_cut;
+    s->r[s->n].end = end;
+    if (r->path != NULL)
+        memcpy(s->r[s->n].path, r->path, r->path_len);
+    s->r[s->n].path[r->path ? r->path_len : 0] = '\0';
+    s->n++;
+}
+
+static void
+expect_seen(const struct seen *s, size_t i, int method, const char *path, unsigned status,
+            uint64_t in, uint64_t out, enum http_fwd_end end)
+{
+    assert_true(i < s->n);
+    assert_int_equal(s->r[i].seq, i + 1);
+    assert_int_equal(s->r[i].method, method);
+    assert_string_equal(s->r[i].path, path);
+    assert_int_equal(s->r[i].status, status);
+    assert_int_equal(s->r[i].in, in);
+    assert_int_equal(s->r[i].out, out);
+    assert_int_equal(s->r[i].end, end);
+}
+
+#define LEN(lit) (sizeof(lit) - 1)
+
+/* Pipelined requests pair with their responses in order, whatever the
+ * split: HEAD has no body, a 100 Continue counts with its final answer,
+ * chunked bodies end at the last chunk. */
+static void
+test_exchanges_pair_in_order(void **state)
+{
+    static const char q1[] = "GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                      q2[] = "HEAD /h HTTP/1.1\r\n\r\n",
+                      q3[] = "POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+    static const char s1[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno",
+                      s2[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+                      s3a[] = "HTTP/1.1 100 Continue\r\n\r\n",
+                      s3b[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "2\r\nok\r\n0\r\n\r\n";
+    char rq[256], rs[512];
+
+    (void)state;
+    snprintf(rq, sizeof(rq), "%s%s%s", q1, q2, q3);
+    snprintf(rs, sizeof(rs), "%s%s%s%s", s1, s2, s3a, s3b);
+    for (size_t chunk = 1; chunk <= strlen(rs); chunk++) {
+        struct seen seen = { 0 };
+        struct http_fwd_opts o = base;
+        struct run r = { 0 };
+        o.done = seen_cb;
+        o.arg = &seen;
+        http_fwd_init(&r.f, &o);
+        feed(&r, true, rq, strlen(rq), chunk);
+        assert_int_equal(seen.n, 0);
+        feed(&r, false, rs, strlen(rs), chunk);
+        assert_int_equal(seen.n, 3);
+        expect_seen(&seen, 0, HTTP_GET, "/a?b=1", 404, LEN(q1), LEN(s1), HF_END_DONE);
+        expect_seen(&seen, 1, HTTP_HEAD, "/h", 200, LEN(q2), LEN(s2), HF_END_DONE);
+        expect_seen(&seen, 2, HTTP_POST, "/p", 200, LEN(q3), LEN(s3a) + LEN(s3b), HF_END_DONE);
+        http_fwd_flush(&r.f);
+        assert_int_equal(seen.n, 3);
+        run_done(&r);
+    }
+}
+
+/* A body read until the close ends with the backend's EOF; one cut short
+ * is reported by the flush, with the status it had. */
+static void
+test_exchange_ends_at_eof(void **state)
+{
+    static const char rs[] = "HTTP/1.0 200 OK\r\n\r\nuntil the end";
+    struct seen seen = { 0 };
+    struct http_fwd_opts o = base;
+    struct run r = { 0 };
+
+    (void)state;
+    o.done = seen_cb;
+    o.arg = &seen;
+    http_fwd_init(&r.f, &o);
+    FEEDS(&r, true, "GET /e HTTP/1.1\r\n\r\n");
+    FEEDS(&r, false, rs);
+    assert_int_equal(seen.n, 0);
+    http_fwd_response_eof(&r.f);
+    expect_seen(&seen, 0, HTTP_GET, "/e", 200, 19, LEN(rs), HF_END_DONE);
+    run_done(&r);
+
+    memset(&seen, 0, sizeof(seen));
+    memset(&r, 0, sizeof(r));
+    http_fwd_init(&r.f, &o);
+    FEEDS(&r, true, "GET /c HTTP/1.1\r\n\r\nGET /d HT");
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    http_fwd_response_eof(&r.f);
+    assert_int_equal(seen.n, 0);
+    http_fwd_flush(&r.f);
+    expect_seen(&seen, 0, HTTP_GET, "/c", 200, 19, 42, HF_END_CUT);
+    expect_seen(&seen, 1, -1, "", 0, 9, 0, HF_END_CUT);        /* the head never ended */
+    run_done(&r);
+}
+
+/* tlsterm's own answer is an exchange too; long targets are cut. */
+static void
+test_exchange_answered_and_cut_path(void **state)
+{
+    struct seen seen = { 0 };
+    struct http_fwd_opts o = base;
+    struct run r = { 0 };
+    char rq[1024];
+
+    (void)state;
+    o.done = seen_cb;
+    o.arg = &seen;
+    http_fwd_init(&r.f, &o);
+    snprintf(rq, sizeof(rq), "GET /%0600d HTTP/1.1\r\nBad Name: x\r\n\r\n", 0);
+    feed(&r, true, rq, strlen(rq), SIZE_MAX);
+    assert_int_equal(r.f.status, 400);
+    http_fwd_answered(&r.f, 99);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.r[0].status, 400);
+    assert_int_equal(seen.r[0].out, 99);
+    assert_int_equal(seen.r[0].in, strlen(rq));
+    assert_int_equal(seen.r[0].end, HF_END_ANSWERED);
+    assert_int_equal(strlen(seen.r[0].path), HTTP_FWD_PATH_MAX);
+    assert_true(seen.r[0].cut);
+    run_done(&r);
+}
+
+/* Idle when last is asked: the next request is the last one.  Its answer
+ * says Connection: close instead of keep-alive, and nothing after it is
+ * taken either way. */
+static void
+test_last_idle_takes_one_more(void **state)
+{
+    static const char rs[] = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
+                             "Keep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok";
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    assert_true(http_fwd_idle(&r.f));
+    http_fwd_last(&r.f);
+    assert_false(http_fwd_requests_done(&r.f));
+    FEEDS(&r, true, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.used, 19);
+    assert_true(http_fwd_requests_done(&r.f));
+    assert_true(http_fwd_blocked(&r.f));
+    free(out_str(&r));
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+          "Content-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n");
+    assert_int_equal(r.used, LEN(rs));
+    assert_true(http_fwd_finished(&r.f));
+    got = out_str(&r);
+    assert_string_equal(got, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                             "Connection: close\r\n\r\nok");
+    free(got);
+    run_done(&r);
+}
+
+/* Two requests forwarded when last is asked: the first answer is left as
+ * it is, the second says close (RFC 9112 9.6: close after that one). */
+static void
+test_last_in_flight_pipelined(void **state)
+{
+    static const char rs[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    struct http_fwd_opts o = base;
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    o.hsts = "max-age=1";
+    http_fwd_init(&r.f, &o);
+    FEEDS(&r, true, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+    assert_false(http_fwd_idle(&r.f));
+    http_fwd_last(&r.f);
+    assert_true(http_fwd_requests_done(&r.f));
+    FEEDS(&r, true, "GET /3 HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.used, 0);
+    free(out_str(&r));
+    FEEDS(&r, false, rs);
+    assert_false(http_fwd_finished(&r.f));
+    got = out_str(&r);
+    assert_null(strstr(got, "Connection"));
+    free(got);
+    FEEDS(&r, false, rs);
+    assert_true(http_fwd_finished(&r.f));
+    got = out_str(&r);
+    assert_string_equal(got, "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\n"
+                             "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    free(got);
+    run_done(&r);
+}
+
+/* A head half read when last is asked: that request is the last one; a
+ * 100 Continue before its answer is no final answer; an upgrade is no
+ * keep-alive to end. */
+static void
+test_last_partial_head_and_tunnel(void **state)
+{
+    struct run r = { 0 };
+    char *got;
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "POST /p HTTP/1.1\r\nContent-");
+    http_fwd_last(&r.f);
+    FEEDS(&r, true, "Length: 1\r\n\r\nxGET / HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.used, 14);
+    assert_true(http_fwd_requests_done(&r.f));
+    FEEDS(&r, false, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_false(http_fwd_finished(&r.f));
+    FEEDS(&r, false, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    assert_true(http_fwd_finished(&r.f));
+    assert_non_null(memmem(r.out.p, r.out.len, "Connection: close\r\n\r\n", 21));
+    run_done(&r);
+
+    memset(&r, 0, sizeof(r));
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    FEEDS(&r, false, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\n\r\n");
+    http_fwd_last(&r.f);
+    assert_true(http_fwd_tunnel(&r.f));
+    assert_false(http_fwd_finished(&r.f));
+    got = out_str(&r);
+    assert_null(strstr(got, "close"));
+    free(got);
+    run_done(&r);
+}
+
 int
 main(void)
 {
@@ -621,6 +877,12 @@ main(void)
         cmocka_unit_test(test_no_body_statuses),
         cmocka_unit_test(test_unasked_101_is_fatal),
         cmocka_unit_test(test_both_sides_fail),
+        cmocka_unit_test(test_exchanges_pair_in_order),
+        cmocka_unit_test(test_exchange_ends_at_eof),
+        cmocka_unit_test(test_exchange_answered_and_cut_path),
+        cmocka_unit_test(test_last_idle_takes_one_more),
+        cmocka_unit_test(test_last_in_flight_pipelined),
+        cmocka_unit_test(test_last_partial_head_and_tunnel),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
