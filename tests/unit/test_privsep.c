@@ -24,9 +24,13 @@
 #include "privsep.h"
 
 #define BIG (300 * 1024)        /* several PRIVSEP_CHUNKs */
+/* certificates: {dir: ...} only looks for the markers when it expands */
+#define PAIR "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" \
+             "-----BEGIN PRIVATE KEY-----\ny\n-----END PRIVATE KEY-----\n"
 
 static char dir[64];
 static char cfg_path[128], cert_path[128], key_path[128], pass_path[128];
+static char certs_dir[96], pair_path[128];
 static int client_fd = -1;
 static pid_t child = -1;
 
@@ -58,12 +62,17 @@ write_fixture(void)
     snprintf(cfg_path, sizeof(cfg_path), "%s/tlsterm.yaml", dir);
     write_file(cert_path, big, BIG);
     write_file(key_path, "key\n", 4);
+    snprintf(certs_dir, sizeof(certs_dir), "%s/certs", dir);
+    snprintf(pair_path, sizeof(pair_path), "%s/x.pem", certs_dir);
+    assert_int_equal(mkdir(certs_dir, 0700), 0);
+    write_file(pair_path, PAIR, strlen(PAIR));
     n = snprintf(text, sizeof(text),
                  "listeners:\n"
                  "  - name: https\n"
                  "    listen: \"127.0.0.1:8443\"\n"
                  "    certificates:\n"
                  "      - {cert: cert.pem, key: %s, key_passphrase_file: missing.pass}\n"
+                 "      - dir: certs\n"
                  "    backend: app\n"
                  "backends:\n"
                  "  app: {servers: [\"127.0.0.1:8080\"]}\n", key_path);
@@ -172,6 +181,29 @@ refuses_other_files(void **state)
     assert_int_equal(privsep_list(dir, &b), -EACCES);
 }
 
+/* A named directory can be listed, and the files directly in it read. */
+static void
+serves_a_named_directory(void **state)
+{
+    struct file_buf b;
+    char path[256];
+
+    (void)state;
+    assert_int_equal(privsep_list(certs_dir, &b), 0);
+    assert_int_equal(b.len, strlen("x.pem") + 1);
+    assert_string_equal((const char *)b.data, "x.pem");
+    files_free(&b);
+    assert_int_equal(privsep_read(pair_path, &b), 0);
+    assert_string_equal((const char *)b.data, PAIR);
+    files_free(&b);
+    snprintf(path, sizeof(path), "%s/other.pem", certs_dir);
+    assert_int_equal(privsep_read(path, &b), -ENOENT);
+    snprintf(path, sizeof(path), "%s/../key.pem", certs_dir);
+    expect_refused(path);
+    snprintf(path, sizeof(path), "%s/sub/x.pem", certs_dir);  /* not directly in it */
+    expect_refused(path);
+}
+
 static void
 named_but_missing_is_enoent(void **state)
 {
@@ -225,6 +257,7 @@ main(void)
         cmocka_unit_test(serves_the_config),
         cmocka_unit_test(serves_a_named_cert),
         cmocka_unit_test(refuses_other_files),
+        cmocka_unit_test(serves_a_named_directory),
         cmocka_unit_test(named_but_missing_is_enoent),
         cmocka_unit_test(survives_bad_requests),
         cmocka_unit_test(exits_on_eof),
