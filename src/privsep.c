@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -524,14 +525,26 @@ privsep_start(const char *config_path, void (*child_cleanup)(void *), void *arg)
     return 0;
 }
 
+/* The reader exits at once on EOF; a wait for it is bounded all the same
+ * (a read stuck on a dead NFS server), and PR_SET_PDEATHSIG ends it when
+ * tlsterm exits. */
 void
 privsep_stop(void)
 {
+    struct timespec tick = { 0, 10 * 1000 * 1000 };
+
     if (client_fd >= 0)
         close(client_fd);
     client_fd = -1;
+    for (int i = 0; reader_pid > 0 && i < 200; i++) {
+        if (waitpid(reader_pid, NULL, WNOHANG) != 0)
+            reader_pid = -1;
+        else
+            nanosleep(&tick, NULL);
+    }
     if (reader_pid > 0)
-        waitpid(reader_pid, NULL, 0);
+        log_warn("privileged reader (pid %d) has not exited; it ends with tlsterm",
+                 (int)reader_pid);
     reader_pid = -1;
     files_set_reader(files_read_direct);
     files_set_lister(files_list_direct);

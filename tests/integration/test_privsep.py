@@ -115,6 +115,9 @@ def test_reader_is_confined(certs, http_backend, tlsterm, tmp_path):
     assert served_der(d, both_certs_ctx(certs)) == certs.der("rsa")
     d.reload()
     assert reader in children(d.pid)
+    # the daemon's stop closes the socket, and the reader is gone with it
+    assert d.stop() == []
+    assert not os.path.exists("/proc/%d" % reader)
 
 
 def test_reload_fails_clearly_when_the_reader_is_gone(certs, http_backend, tlsterm, tmp_path):
