@@ -739,7 +739,7 @@ http_fwd_request(struct http_fwd *f, const char *in, size_t len, struct hbuf *ou
                 break;          /* http-parser took all it could */
             continue;
         }
-        if (used == len || s->st == HF_CLOSED)
+        if (used == len)
             break;
         n = head_collect(f, s, in + used, len - used, f->o->max_head, &complete);
         req_count_in(f, &f->cur, n);
@@ -1039,7 +1039,7 @@ http_fwd_flush(struct http_fwd *f)
 bool
 http_fwd_responses_done(const struct http_fwd *f)
 {
-    return f->q_n == 0 && f->rs.st == HF_HEAD && f->rs.head_len == 0;
+    return f->q_n == 0 && (f->rs.st == HF_HEAD || f->rs.st == HF_CLOSED) && f->rs.head_len == 0;
 }
 
 bool

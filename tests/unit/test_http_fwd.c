@@ -776,6 +776,31 @@ test_last_idle_takes_one_more(void **state)
     run_done(&r);
 }
 
+/* The answer tlsterm owes is due after the last exchange too. */
+static void
+test_last_then_answer_due(void **state)
+{
+    struct run r = { 0 };
+
+    (void)state;
+    http_fwd_init(&r.f, &base);
+    FEEDS(&r, true, "GET /1 HTTP/1.1\r\n\r\n");
+    http_fwd_last(&r.f);
+    FEEDS(&r, false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_true(http_fwd_finished(&r.f));
+    assert_true(http_fwd_responses_done(&r.f));
+    run_done(&r);
+
+    memset(&r, 0, sizeof(r));
+    http_fwd_init(&r.f, &base);
+    http_fwd_last(&r.f);
+    FEEDS(&r, true, "GET /1 HTTP/1.1\r\nBad Name: x\r\n\r\n");
+    assert_int_equal(r.f.status, 400);
+    assert_true(http_fwd_responses_done(&r.f));
+    assert_false(http_fwd_finished(&r.f));
+    run_done(&r);
+}
+
 /* Two requests forwarded when last is asked: the first answer is left as
  * it is, the second says close (RFC 9112 9.6: close after that one). */
 static void
@@ -882,6 +907,7 @@ main(void)
         cmocka_unit_test(test_exchange_answered_and_cut_path),
         cmocka_unit_test(test_last_idle_takes_one_more),
         cmocka_unit_test(test_last_in_flight_pipelined),
+        cmocka_unit_test(test_last_then_answer_due),
         cmocka_unit_test(test_last_partial_head_and_tunnel),
     };
 
