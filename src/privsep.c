@@ -20,6 +20,9 @@
 #include "privsep.h"
 
 #define REQ_MAX (1 + 4096)
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#define PRIVSEP_TIMEOUT_TEXT STR(PRIVSEP_TIMEOUT_S) " s"
 
 /* ---- the reader's allow-list ------------------------------------------ */
 
@@ -410,6 +413,18 @@ recv_some(void *buf, size_t len)
     return n;
 }
 
+static const char *
+recv_failure(ssize_t n)
+{
+    if (n == 0)
+        return "it exited";
+    if (n > 0)
+        return "short reply";
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return "no answer within " PRIVSEP_TIMEOUT_TEXT;
+    return strerror(errno);
+}
+
 static int
 client_recv(struct file_buf *out)
 {
@@ -417,7 +432,7 @@ client_recv(struct file_buf *out)
     ssize_t n = recv_some(&h, sizeof(h));
 
     if (n != (ssize_t)sizeof(h))
-        return client_gone(n == 0 ? "end of file" : n < 0 ? strerror(errno) : "short reply");
+        return client_gone(recv_failure(n));
     if (h.err != 0)
         return h.err > 0 ? -h.err : -EIO;
     if (h.len > FILES_MAX_SIZE || (out->data = malloc((size_t)h.len + 1)) == NULL)
@@ -426,7 +441,7 @@ client_recv(struct file_buf *out)
         n = recv_some(out->data + out->len, h.len - out->len);
         if (n <= 0) {
             files_free(out);
-            return client_gone(n == 0 ? "end of file" : strerror(errno));
+            return client_gone(recv_failure(n));
         }
     }
     out->data[out->len] = '\0';
@@ -450,7 +465,8 @@ client_call(char op, const char *path, struct file_buf *out)
     if (client_fd < 0)
         rc = -EPIPE;
     else if (send(client_fd, req, len + 1, MSG_NOSIGNAL) != (ssize_t)(len + 1))
-        rc = client_gone(strerror(errno));
+        rc = client_gone(errno == EPIPE || errno == ECONNRESET ? "it exited"
+                         : strerror(errno));
     else
         rc = client_recv(out);
     pthread_mutex_unlock(&client_lock);

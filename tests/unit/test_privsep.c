@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -249,6 +250,41 @@ exits_on_eof(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A reader that died: EOF, and every read fails at once from then on. */
+static void
+gives_up_a_dead_reader(void **state)
+{
+    struct file_buf b;
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    privsep_client_init(sv[0]);
+    close(sv[1]);
+    assert_int_equal(privsep_read(cfg_path, &b), -EPIPE);
+    assert_null(b.data);
+    assert_string_equal(files_strerror(EPIPE), "privileged reader is gone (restart tlsterm)");
+    assert_int_equal(privsep_read(cfg_path, &b), -EPIPE);
+}
+
+/* A reader that does not answer is given up after the timeout, not
+ * waited for: a reload must not hang. */
+static void
+gives_up_a_silent_reader(void **state)
+{
+    struct timeval tv = { 0, 200 * 1000 };
+    struct file_buf b;
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    privsep_client_init(sv[0]);
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(privsep_read(cfg_path, &b), -EPIPE);
+    assert_int_equal(privsep_read(cfg_path, &b), -EPIPE);
+    close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -261,6 +297,8 @@ main(void)
         cmocka_unit_test(named_but_missing_is_enoent),
         cmocka_unit_test(survives_bad_requests),
         cmocka_unit_test(exits_on_eof),
+        cmocka_unit_test(gives_up_a_dead_reader),
+        cmocka_unit_test(gives_up_a_silent_reader),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
