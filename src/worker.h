@@ -55,8 +55,6 @@ struct worker {
     struct listener *next_listeners;
     size_t next_n;
     bool swap_done;
-    time_t reject_logged_at;        /* rate limit for max_connections logs */
-    unsigned long rejects_unlogged;
     unsigned handshaking;           /* connections accepted, handshake not done */
     bool accept_held;               /* listeners off: max_handshakes reached */
     time_t hold_logged_at;
