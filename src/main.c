@@ -223,7 +223,8 @@ start_reader(struct server *srv)
 {
     if (!privsep_needed(srv->gen->cfg))
         return 0;
-    return privsep_start(srv->config_path, reader_cleanup, srv);
+    return privsep_start(srv->config_path, srv->gen->cfg->run_as.uid,
+                         srv->gen->cfg->run_as.gid, reader_cleanup, srv);
 }
 
 static int

@@ -3,6 +3,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -33,6 +35,9 @@ struct names {
 
 struct reader {
     const char *config_path;
+    uid_t uid;                  /* the daemon's identity after the drop */
+    gid_t gid;
+    bool config_unsafe;         /* the daemon could rewrite the config */
     struct names files;         /* named by the config */
     struct names dirs;          /* certificates: {dir: ...}: listed, and their files read */
     struct names seen_dirs;     /* listed while the reader parses the config */
@@ -162,6 +167,61 @@ reader_learn(struct reader *r, const struct file_buf *text)
     r->seen_dirs = (struct names){ 0 };
 }
 
+/* ---- paths the daemon could redirect ------------------------------------
+ * A directory the daemon's user can write lets it swap a named file for a
+ * symlink to any file, which the reader would then hand over.  Such paths
+ * are not the reader's to read: it answers EXDEV and the daemon reads
+ * them itself, with its own rights (what it could read anyway). */
+
+static bool
+dir_unsafe(const struct reader *r, const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0)
+        return false;               /* the read itself reports what is missing */
+    if (st.st_uid == r->uid)
+        return true;
+    if ((st.st_mode & S_IWGRP) && st.st_gid == r->gid)
+        return true;
+    return (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX);
+}
+
+/* Every directory above path: the one holding the name and each above. */
+static bool
+ancestors_unsafe(const struct reader *r, const char *path)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    char *slash;
+
+    if (len >= sizeof(buf))
+        return true;
+    memcpy(buf, path, len + 1);
+    while ((slash = strrchr(buf, '/')) != NULL) {
+        *slash = '\0';
+        if (dir_unsafe(r, slash == buf ? "/" : buf))
+            return true;
+        if (slash == buf)
+            break;
+    }
+    return false;
+}
+
+/* The path as named and as resolved (a symlink elsewhere); a directory
+ * to list must also not be writable itself. */
+static bool
+path_unsafe(const struct reader *r, const char *path, bool is_dir)
+{
+    char real[PATH_MAX];
+
+    if ((is_dir && dir_unsafe(r, path)) || ancestors_unsafe(r, path))
+        return true;
+    if (realpath(path, real) == NULL)
+        return false;
+    return (is_dir && dir_unsafe(r, real)) || ancestors_unsafe(r, real);
+}
+
 /* ---- the reader's requests -------------------------------------------- */
 
 static bool
@@ -210,20 +270,40 @@ send_reply(int fd, int err, const struct file_buf *b)
     return 0;
 }
 
+/* A config the daemon's user could rewrite could name any file: then the
+ * reader serves nothing, and tlsterm reads every file itself. */
+static int
+config_request(struct reader *r, struct file_buf *out)
+{
+    bool unsafe = path_unsafe(r, r->config_path, false);
+    int rc;
+
+    if (unsafe != r->config_unsafe && unsafe)
+        log_warn("privileged reader: %s is in a directory user %u can write, so it could "
+                 "name any file: tlsterm reads the files it names itself", r->config_path,
+                 (unsigned)r->uid);
+    r->config_unsafe = unsafe;
+    if (unsafe)
+        return -EXDEV;
+    rc = files_read_regular(r->config_path, out);
+    if (rc == 0)
+        reader_learn(r, out);
+    return rc;
+}
+
 static int
 handle(struct reader *r, char op, const char *path, struct file_buf *out)
 {
-    int rc;
-
-    if (op == 'R' && strcmp(path, r->config_path) == 0) {
-        rc = files_read_regular(path, out);
-        if (rc == 0)
-            reader_learn(r, out);
-        return rc;
-    }
+    if (op == 'R' && strcmp(path, r->config_path) == 0)
+        return config_request(r, out);
     if ((op != 'R' && op != 'L') || !allowed(r, op, path)) {
         log_warn("privileged reader: refused %s: not named in %s", path, r->config_path);
         return -EACCES;
+    }
+    if (r->config_unsafe || path_unsafe(r, path, op == 'L')) {
+        log_debug("privileged reader: %s is in a directory user %u can write: "
+                  "tlsterm reads it itself", path, (unsigned)r->uid);
+        return -EXDEV;
     }
     return op == 'R' ? files_read_regular(path, out) : files_list_direct(path, out);
 }
@@ -254,9 +334,9 @@ serve_one(struct reader *r, int fd)
 }
 
 int
-privsep_serve(int fd, const char *config_path)
+privsep_serve(int fd, const char *config_path, uid_t uid, gid_t gid)
 {
-    struct reader r = { .config_path = config_path };
+    struct reader r = { .config_path = config_path, .uid = uid, .gid = gid };
     int rc;
 
     while ((rc = serve_one(&r, fd)) == 0)
@@ -347,7 +427,7 @@ sandbox(int fd, pid_t parent)
 }
 
 static void __attribute__((noreturn))
-reader_main(int fd, pid_t parent, const char *config_path)
+reader_main(int fd, pid_t parent, const char *config_path, uid_t uid, gid_t gid)
 {
     char ok = 'K';
 
@@ -358,7 +438,7 @@ reader_main(int fd, pid_t parent, const char *config_path)
     if (send(3, &ok, 1, MSG_NOSIGNAL) != 1)
         _exit(1);
     /* _exit: no atexit handlers or sanitizer leak check of the daemon's heap */
-    _exit(privsep_serve(3, config_path) == 0 ? 0 : 1);
+    _exit(privsep_serve(3, config_path, uid, gid) == 0 ? 0 : 1);
 }
 
 /* ---- the daemon's side ------------------------------------------------- */
@@ -473,16 +553,21 @@ client_call(char op, const char *path, struct file_buf *out)
     return rc;
 }
 
+/* EXDEV: a path the daemon could have redirected; it reads it itself. */
 int
 privsep_read(const char *path, struct file_buf *out)
 {
-    return client_call('R', path, out);
+    int rc = client_call('R', path, out);
+
+    return rc == -EXDEV ? files_read_direct(path, out) : rc;
 }
 
 int
 privsep_list(const char *dir, struct file_buf *out)
 {
-    return client_call('L', dir, out);
+    int rc = client_call('L', dir, out);
+
+    return rc == -EXDEV ? files_list_direct(dir, out) : rc;
 }
 
 bool
@@ -505,7 +590,8 @@ wait_ready(int fd)
 }
 
 int
-privsep_start(const char *config_path, void (*child_cleanup)(void *), void *arg)
+privsep_start(const char *config_path, uid_t uid, gid_t gid, void (*child_cleanup)(void *),
+              void *arg)
 {
     int sv[2];
     pid_t parent = getpid(), pid;
@@ -519,7 +605,7 @@ privsep_start(const char *config_path, void (*child_cleanup)(void *), void *arg)
         close(sv[0]);
         if (child_cleanup != NULL)
             child_cleanup(arg);
-        reader_main(sv[1], parent, config_path);
+        reader_main(sv[1], parent, config_path, uid, gid);
     }
     close(sv[1]);
     if (pid < 0) {

@@ -13,7 +13,8 @@
  * Wire format.  Request: one datagram, an op byte ('R' read a file, 'L'
  * list a directory) and the path, no NUL.  Reply: a header datagram
  * (struct privsep_hdr) and then len bytes in datagrams of at most
- * PRIVSEP_CHUNK. */
+ * PRIVSEP_CHUNK.  err EXDEV: a path the daemon's user could redirect
+ * (a directory on the way it can write); the daemon reads it itself. */
 #ifndef TLSTERM_PRIVSEP_H
 #define TLSTERM_PRIVSEP_H
 
@@ -37,11 +38,15 @@ struct privsep_hdr {
  * to switch to (privs_drop() would change identity). */
 bool privsep_needed(const struct config *cfg);
 
-/* Forks the reader, waits until it has shed its privileges, and installs
+/* uid and gid are the daemon's after the drop: a file in a directory they
+ * can write (the daemon could swap it for a symlink to any file) is
+ * answered with EXDEV, and the daemon reads it itself.
+ * Forks the reader, waits until it has shed its privileges, and installs
  * it with files_set_reader() and files_set_lister().  In the child,
  * child_cleanup(arg) first frees what the daemon loaded (the reader needs
  * none of it); the child never returns.  0, or -1 with the reason logged. */
-int privsep_start(const char *config_path, void (*child_cleanup)(void *), void *arg);
+int privsep_start(const char *config_path, uid_t uid, gid_t gid, void (*child_cleanup)(void *),
+                  void *arg);
 /* Closes the daemon's end (the reader exits on EOF) and reaps it. */
 void privsep_stop(void);
 pid_t privsep_pid(void);
@@ -49,7 +54,7 @@ pid_t privsep_pid(void);
 /* The reader's loop on fd until EOF (0) or a socket error (-1); the
  * allow-list starts empty, so the config is asked for first.  Exported
  * for tests, which run it in a forked child without the sandbox. */
-int privsep_serve(int fd, const char *config_path);
+int privsep_serve(int fd, const char *config_path, uid_t uid, gid_t gid);
 
 /* The daemon's side on fd (privsep_start() calls it; tests may). */
 void privsep_client_init(int fd);

@@ -5,9 +5,12 @@ then reads root-only keys through it; the reader keeps CAP_DAC_READ_SEARCH
 alone, no_new_privs, and no descriptor but its socket and stderr."""
 
 import os
+import pathlib
+import pwd
 import shutil
 import signal
 import ssl
+import tempfile
 
 import pytest
 
@@ -129,6 +132,37 @@ def test_reload_fails_clearly_when_the_reader_is_gone(certs, http_backend, tlste
     assert "privileged reader is gone" in text, text
     assert "still serving generation 1" in text, text
     assert served_der(d, both_certs_ctx(certs)) == certs.der("rsa")
+
+
+def test_no_redirect_through_a_directory_the_daemon_can_write(certs, http_backend, tlsterm,
+                                                             tmp_path, request):
+    """A directory the daemon's user can write would let it swap a named
+    key for a symlink to any root-only file.  The reader does not read in
+    such a directory: tlsterm reads there itself, with its own rights, so
+    its own files still work and a planted symlink gets nothing."""
+    nobody = pwd.getpwnam("nobody")
+    secret_cert, secret_key = root_only_pair(tmp_path, *certs.pair("ec"))
+    top = tempfile.mkdtemp(prefix="tlsterm-privsep-", dir="/tmp")   # nobody must reach it
+    request.addfinalizer(lambda: shutil.rmtree(top))
+    os.chmod(top, 0o755)
+    own = pathlib.Path(top) / "own"
+    own.mkdir()
+    os.chown(own, nobody.pw_uid, nobody.pw_gid)
+    for src in certs.pair("rsa"):
+        shutil.copy(src, own / os.path.basename(src))
+        os.chmod(own / os.path.basename(src), 0o644)
+    cert, key = (str(own / os.path.basename(p)) for p in certs.pair("rsa"))
+    d = tlsterm(nobody_cfg(http_backend, cert, key))
+    ctx = both_certs_ctx(certs)
+    d.reload()                                  # read by the daemon itself
+    assert served_der(d, ctx) == certs.der("rsa")
+    # what a compromised daemon could plant there
+    for name, target in ((cert, secret_cert), (key, secret_key)):
+        os.unlink(name)
+        os.symlink(target, name)
+    text = d.reload(expect_ok=False)
+    assert "cannot read certificate %s: Permission denied" % cert in text, text
+    assert served_der(d, ctx) == certs.der("rsa")
 
 
 def test_no_reader_without_user(certs, http_backend, tlsterm):

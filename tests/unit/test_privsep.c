@@ -24,6 +24,9 @@
 #include "files.h"
 #include "privsep.h"
 
+/* who the daemon would run as: owns nothing in the fixture */
+#define DAEMON_UID ((uid_t)65534)
+#define DAEMON_GID ((gid_t)65534)
 #define BIG (300 * 1024)        /* several PRIVSEP_CHUNKs */
 /* certificates: {dir: ...} only looks for the markers when it expands */
 #define PAIR "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" \
@@ -96,7 +99,7 @@ setup(void **state)
     child = fork();
     if (child == 0) {
         close(sv[0]);
-        _exit(privsep_serve(sv[1], cfg_path) == 0 ? 0 : 3);
+        _exit(privsep_serve(sv[1], cfg_path, DAEMON_UID, DAEMON_GID) == 0 ? 0 : 3);
     }
     close(sv[1]);
     client_fd = sv[0];
