@@ -265,6 +265,9 @@ outside() {
     return "$rc"
 }
 
+# tests/debian-package.sh sources this file for the root and in_root.
+[ -n "${TLSTERM_DEBIAN13_SOURCED:-}" ] && return 0
+
 case ${1:-} in
     --inside) inside ;;
     --locked) shift; outside "$@" ;;

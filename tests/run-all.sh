@@ -8,7 +8,10 @@
 #   3. an AddressSanitizer + UndefinedBehaviorSanitizer build: make check;
 #   4. the README's two commands, then this whole suite (steps 1-3), on
 #      Debian 13 in a debootstrap root (tests/debian13.sh). That inner run
-#      sets TLSTERM_CI_INNER=1, so it does not start another Debian 13 pass.
+#      sets TLSTERM_CI_INNER=1, so it does not start another Debian 13 pass;
+#   5. the Debian package: built on this host and in that Debian 13 root,
+#      lintian, installed on a clean Debian 13 root and serving a TLS
+#      request there (tests/debian-package.sh; also only from the outer run).
 # Each build lives in its own directory under build/.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,8 +50,8 @@ count_tests() {
              }' >>"$top/build/counts"
 }
 
-# Debian 13 (step 4) only from the outermost run
-if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=4; fi
+# Debian 13 and the package (steps 4, 5) only from the outermost run
+if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=5; fi
 step() {
     echo "===== $*"
 }
@@ -89,12 +92,20 @@ show_logs . || true
 count_tests .
 cd "$top"
 
-if [ "$steps" -eq 4 ]; then
+if [ "$steps" -ge 4 ]; then
     start=$(date +%s)
     # it adds the inner run-all's own tally of its builds to ours
     if ! TLSTERM_DEBIAN13_COUNTS="$top/build/counts" \
          sh "$top/tests/debian13.sh" "4/$steps"; then status=1; fi
     echo "run-all: Debian 13 pass took $(($(date +%s) - start)) s"
+fi
+
+if [ "$steps" -ge 5 ]; then
+    start=$(date +%s)
+    # it adds one pass or fail per check (build, lintian, install, request)
+    if ! TLSTERM_COUNTS="$top/build/counts" \
+         sh "$top/tests/debian-package.sh" "5/$steps"; then status=1; fi
+    echo "run-all: Debian package step took $(($(date +%s) - start)) s"
 fi
 
 passed=$(awk '$1 == "pass" { n += $2 } END { print n + 0 }' build/counts)
