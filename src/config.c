@@ -1183,7 +1183,7 @@ config_read(struct ctx *c)
     int rc = files_read(c->path, &c->text);
 
     if (rc != 0)
-        cerr_at(c, none, "cannot open: %s", strerror(-rc));
+        cerr_at(c, none, "cannot open: %s", files_strerror(-rc));
     return rc;
 }
 

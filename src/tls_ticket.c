@@ -82,7 +82,8 @@ ticket_load_file(struct tls_tickets *r, const char *file, char *err, size_t errl
     int lineno = 0, rc = files_read(file, &b);
 
     if (rc != 0) {
-        snprintf(err, errlen, "cannot read ticket key file %s: %s", file, strerror(-rc));
+        snprintf(err, errlen, "cannot read ticket key file %s: %s", file,
+                 files_strerror(-rc));
         return -1;
     }
     for (line = (char *)b.data; rc == 0 && line != NULL && *line != '\0'; line = next) {
