@@ -92,6 +92,9 @@ struct tls_conn {
     bool sni_sent;              /* the ClientHello has a server_name */
     bool sni_refused;           /* sni_strict: no certificate for that name */
     int sent_alert;             /* the fatal alert we sent; -1: none seen */
+    int clear_alert;            /* a fatal alert the client sent in clear; -1: none */
+    size_t rec_left;            /* of the client record being walked (handshake) */
+    bool rec_lost;              /* a header was cut between reads: walk no more */
     unsigned offered;           /* versions the ClientHello offers; 0: unknown */
     unsigned no_suite;          /* versions for which it offers none of ours */
     int last_ret;               /* last mbedTLS error code */
@@ -216,6 +219,34 @@ tls_hello_note(struct tls_conn *t)
         t->no_suite |= TLS_HELLO_V(4);
 }
 
+/* The client's records are walked as they arrive during the handshake:
+ * a client that rejects our certificate before it has keys (OpenSSL in
+ * TLS 1.3) sends its alert in clear text, which mbedTLS, expecting an
+ * encrypted record, reports as a bad MAC, and a reset may follow. */
+static void
+tls_scan_records(struct tls_conn *t, const unsigned char *p, size_t n)
+{
+    while (n > 0 && !t->rec_lost) {
+        size_t k = t->rec_left < n ? t->rec_left : n;
+
+        p += k;
+        n -= k;
+        t->rec_left -= k;
+        if (n == 0)
+            return;
+        if (n < 5) {
+            t->rec_lost = true;
+            return;
+        }
+        if (p[0] == MBEDTLS_SSL_MSG_ALERT && p[3] == 0 && p[4] == 2 && n >= 7 &&
+            p[5] == MBEDTLS_SSL_ALERT_LEVEL_FATAL)
+            t->clear_alert = p[6];
+        t->rec_left = (size_t)(p[3] << 8 | p[4]);
+        p += 5;
+        n -= 5;
+    }
+}
+
 /* A short read means the socket is empty for now: the next read waits for
  * epoll (level-triggered, so nothing is missed) instead of paying a
  * recv() that would only say EAGAIN. */
@@ -239,6 +270,8 @@ tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
         t->rlen = (size_t)n;
         if (!t->hello_read)
             tls_hello_note(t);
+        if (!t->established)
+            tls_scan_records(t, t->rbuf, t->rlen);
         return (int)tls_rbuf_take(t, buf, len);
     }
     free(t->rbuf);
@@ -720,6 +753,7 @@ tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd)
     t->fd = fd;
     t->l = &ctx->ls[lidx];
     t->sent_alert = -1;
+    t->clear_alert = -1;
     mbedtls_ssl_init(&t->ssl);
     if (mbedtls_ssl_setup(&t->ssl, &ctx->ls[lidx].conf) != 0) {
         mbedtls_ssl_free(&t->ssl);
@@ -942,7 +976,8 @@ tls_refusal(const struct tls_conn *t, char *buf, size_t len)
 static const char *
 tls_alert_received(const struct tls_conn *t, char *buf, size_t len)
 {
-    int a = tls_compat_received_alert(&t->ssl);
+    int a = t->last_ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE
+                ? tls_compat_received_alert(&t->ssl) : t->clear_alert;
     const char *name = tls_alert_name(a);
 
     if (a < 0)
@@ -989,6 +1024,9 @@ tls_with_sent_alert(const struct tls_conn *t, char *buf, size_t len)
 const char *
 tls_last_error(struct tls_conn *t, char *buf, size_t len)
 {
+    if (!t->established && t->clear_alert >= 0 &&
+        t->last_ret != MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+        return tls_alert_received(t, buf, len);     /* what a bad MAC or reset hides */
     if (t->sys_errno != 0)
         return strerror_r(t->sys_errno, buf, len);   /* GNU variant */
     if (t->last_ret == MBEDTLS_ERR_SSL_CONN_EOF)

@@ -264,7 +264,8 @@ static const struct {
     { 42, "bad_certificate", "it rejected this certificate (corrupt, or a bad signature)" },
     { 43, "unsupported_certificate", "it does not support this certificate's type" },
     { 44, "certificate_revoked", "it says this certificate was revoked" },
-    { 45, "certificate_expired", "it says this certificate has expired or is not yet valid" },
+    { 45, "certificate_expired", "it says this certificate has expired (or is not valid "
+      "until later)" },
     { 46, "certificate_unknown", "it does not accept this certificate (often: an untrusted "
       "issuer or a name that does not match)" },
     { 47, "illegal_parameter", "a field of our handshake was out of range or inconsistent" },

@@ -77,11 +77,17 @@ def test_access_false_logs_errors_only(certs, http_backend, tlsterm):
     s.close()
     bad = socket.create_connection(d.addr("up"), timeout=h.T(10))
     bad_port = bad.getsockname()[1]
-    bad.sendall(b"\x16\x03\x01\x00\x05hello")          # not a ClientHello
-    h.recv_all(bad)
+    with pytest.raises(ssl.SSLCertVerificationError):      # trusts another CA
+        h.client_context(certs.ec_cert).wrap_socket(bad, server_hostname="localhost")
     bad.close()
     failed = d.wait_close(port=bad_port, listener="up")
     assert failed["reason"].startswith("handshake failed: "), failed["line"]
+    plain = socket.create_connection(d.addr("up"), timeout=h.T(10))
+    plain_port = plain.getsockname()[1]
+    plain.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    h.recv_all(plain)
+    plain.close()
+    d.wait_close(port=plain_port, listener="up")
     down = h.MemTLS(d.addr("down"), certs.rsa_cert, timeout=h.T(10))
     try:
         down.handshake()

@@ -143,6 +143,58 @@ test_suites_and_early_data(void **state)
     assert_false(hl.early_data);
 }
 
+/* sni: a server_name extension, whatever it holds (mbedTLS parses it). */
+static void
+test_sni_seen(void **state)
+{
+    unsigned char buf[600];
+    struct tls_hello hl;
+    size_t n;
+
+    (void)state;
+    n = build_hello(buf, 0x0303, NULL, -1, false);
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0xe);
+    assert_false(hl.sni);
+    buf[n - 4] = 0, buf[n - 3] = 0;         /* the EMS extension becomes server_name */
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0xe);
+    assert_true(hl.sni);
+    n = build_hello(buf, 0x0303, NULL, -1, true);
+    assert_int_equal(tls_hello_read(buf, n, &hl), 0xe);
+    assert_false(hl.sni);
+}
+
+static bool
+plain(const char *s)
+{
+    return tls_hello_plain_http((const unsigned char *)s, strlen(s));
+}
+
+static void
+test_plain_http(void **state)
+{
+    unsigned char hello[600];
+    size_t n = build_hello(hello, 0x0303, NULL, -1, false);
+
+    (void)state;
+    assert_true(plain("GET / HTTP/1.1\r\n"));
+    assert_true(plain("POST /x"));
+    assert_true(plain("OPTIONS * HTTP/1.1"));
+    assert_true(plain("GET http://example.com/ HTTP/1.1"));
+    assert_true(plain("VERSION-CONTROL /a"));
+    assert_true(plain("BREW /pot"));                /* any method token */
+    assert_false(plain("GET"));                     /* not yet a request line */
+    assert_false(plain("GET "));
+    assert_false(plain("get / HTTP/1.1"));
+    assert_false(plain("GET  /"));
+    assert_false(plain(" GET /"));
+    assert_false(plain("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"));
+    assert_false(plain("ABCDEFGHIJKLMNOPQRSTU /"));  /* 21 letters: no method */
+    assert_true(plain("ABCDEFGHIJKLMNOPQRST /"));
+    assert_false(plain(""));
+    assert_false(tls_hello_plain_http(hello, n));
+    assert_false(tls_hello_plain_http(tls_hello_openssl13, TLS_HELLO_OPENSSL13_LEN));
+}
+
 static void
 test_describe(void **state)
 {
@@ -165,6 +217,8 @@ main(void)
         cmocka_unit_test(test_not_a_hello),
         cmocka_unit_test(test_suites_and_early_data),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_sni_seen),
+        cmocka_unit_test(test_plain_http),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
