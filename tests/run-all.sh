@@ -12,6 +12,10 @@
 #   5. the Debian package: built on this host and in that Debian 13 root,
 #      lintian, installed on a clean Debian 13 root and serving a TLS
 #      request there (tests/debian-package.sh; also only from the outer run).
+#   6. tlsterm on mbedTLS 3.6 built with tlsterm's own configuration
+#      (src/mbedtls/build.sh from Debian 13's source package, cached by the
+#      hash of source and configuration: tests/tuned.sh), gcc: make check,
+#      all of it, TLS 1.3 included (also only from the outer run).
 # Each build lives in its own directory under build/.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +55,7 @@ count_tests() {
 }
 
 # Debian 13 and the package (steps 4, 5) only from the outermost run
-if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=5; fi
+if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=6; fi
 step() {
     echo "===== $*"
 }
@@ -106,6 +110,27 @@ if [ "$steps" -ge 5 ]; then
     if ! TLSTERM_COUNTS="$top/build/counts" \
          sh "$top/tests/debian-package.sh" "5/$steps"; then status=1; fi
     echo "run-all: Debian package step took $(($(date +%s) - start)) s"
+fi
+
+if [ "$steps" -ge 6 ]; then
+    step "6/$steps gcc on the tuned mbedTLS 3.6 (src/mbedtls/build.sh): make check"
+    start=$(date +%s)
+    if tuned=$(sh "$top/tests/tuned.sh"); then
+        echo "run-all: tuned mbedTLS: $tuned (ready after $(($(date +%s) - start)) s)"
+        mkdir -p build/tuned && cd build/tuned
+        if "$top/configure" -q CC=gcc --with-mbedtls="$tuned" && make -s -j"$jobs"; then
+            ./src/tlsterm -V | sed -n 's/^mbedTLS /run-all: tuned build: /p'
+            if ! make -s check; then status=1; fi
+            show_logs . || true
+            count_tests .
+        else
+            status=1
+        fi
+        cd "$top"
+    else
+        status=1
+    fi
+    echo "run-all: tuned mbedTLS step took $(($(date +%s) - start)) s"
 fi
 
 passed=$(awk '$1 == "pass" { n += $2 } END { print n + 0 }' build/counts)
