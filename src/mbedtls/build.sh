@@ -115,7 +115,7 @@ private_apt() {
     apt-get -q -o Dir::Etc::sourcelist="$a/sources.list" -o Dir::Etc::sourceparts=- \
         -o Dir::State="$a/state" -o Dir::State::status=/var/lib/dpkg/status \
         -o Dir::Cache="$a/cache" -o Dir::Etc::preferences="$a/preferences" \
-        -o Dir::Etc::preferencesparts=- -o Debug::NoLocking=1 \
+        -o Dir::Etc::preferencesparts=- \
         -o APT::Sandbox::User=root "$@"
 }
 
@@ -180,7 +180,8 @@ tar -xf "$source" -C "$work/src"
 tree=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 [ -n "$tree" ] && [ -f "$tree/include/mbedtls/mbedtls_config.h" ] ||
     die "$source is not an mbedTLS source tarball"
-version=$(sed -n 's/^#define MBEDTLS_VERSION_STRING *"\(.*\)"/\1/p' "$tree/include/mbedtls/build_info.h")
+version=$(sed -n 's/^#define MBEDTLS_VERSION_STRING *"\(.*\)"/\1/p' \
+    "$tree/include/mbedtls/build_info.h")
 case $version in
     3.6.*) ;;
     *) die "$source is mbedTLS $version; tlsterm_config.h is written for 3.6 LTS" ;;
