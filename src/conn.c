@@ -731,6 +731,8 @@ conn_state_name(const struct conn *c)
 {
     if (c->lc->redirect_to_https || c->plain_http)
         return "plain http";
+    if (c->tls == NULL && c->pp_in != PP_IN_NONE && c->pp_bytes)
+        return "in PROXY header";
     if (c->tls == NULL)
         return "before the first byte";
     return c->t_hs ? "established" : "in handshake";

@@ -62,6 +62,7 @@ struct conn {
     enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
     uint8_t *pp_buf;            /* an inbound PROXY header being read */
     size_t pp_have;
+    bool pp_bytes;              /* the client sent bytes of (or for) a PROXY header */
     struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
     struct sockaddr_storage local_ss;   /* the address it connected to */
     struct tls_conn *tls;

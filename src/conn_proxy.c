@@ -153,10 +153,12 @@ conn_proxy_in(struct conn *c)
     n = recv(c->cfd, c->pp_buf + c->pp_have, CONN_PP_MAX - c->pp_have, MSG_PEEK);
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
-            conn_close(c, n == 0 ? "client closed inside the PROXY header"
-                                 : "client read error before the PROXY header");
+            conn_close(c, n != 0 ? "client read error before the PROXY header"
+                          : c->pp_bytes ? "client closed inside the PROXY header"
+                                        : "client closed before sending anything");
         return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
     }
+    c->pp_bytes = true;
     switch (pp_decode(c->pp_buf, c->pp_have + (size_t)n, &h, &why)) {
     case PP_OK:
         if (recv(c->cfd, c->pp_buf + c->pp_have, h.len - c->pp_have, 0) !=
@@ -186,10 +188,11 @@ conn_proxy_forbidden(struct conn *c)
 {
     char b;
 
-    c->pp_in = PP_IN_NONE;
     if (recv(c->cfd, &b, 1, MSG_PEEK) == 1 && (b == 'P' || b == '\r')) {
+        c->pp_bytes = true;
         conn_close(c, "PROXY header from an address not in trusted");
         return -1;
     }
+    c->pp_in = PP_IN_NONE;
     return 1;
 }

@@ -337,9 +337,6 @@ control_run(struct server *srv)
 
     if (ct.base == NULL)
         return -1;
-    /* main.c's start_logging() sets level and target; the format is set
-     * here, before the first worker or handshake line */
-    log_set_format(srv->gen->cfg->log_format);
     for (int i = 0; i < N_SIGS; i++) {
         ev[i] = evsignal_new(ct.base, sigs[i], cbs[i], &ct);
         event_add(ev[i], NULL);

@@ -366,7 +366,7 @@ tls_load_pem(struct tls_listener *l, const struct config *cfg, struct config_err
 
     if (ret != 0) {
         config_errors_add(errs, cfg->path, l->lc->pos, "listener %s: cannot read client_auth "
-                          "%s %s: %s", l->lc->name, what, file, strerror(-ret));
+                          "%s %s: %s", l->lc->name, what, file, files_strerror(-ret));
         return -1;
     }
     ret = crl ? mbedtls_x509_crl_parse(&l->crl, b.data, files_parse_len(&b))
@@ -545,36 +545,6 @@ tls_listener_free(struct tls_listener *l)
 
 /* ---- expiry, while running ----------------------------------------- */
 
-static time_t
-tls_x509_time(const mbedtls_x509_time *t)
-{
-    struct tm tm = { 0 };
-
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return timegm(&tm);
-}
-
-/* The words of start-up's check (tls_cert.c), so one grep finds both. */
-static bool
-tls_warn_cert_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now)
-{
-    const mbedtls_x509_time *to = &crt->valid_to;
-    double days = difftime(tls_x509_time(to), now) / 86400.0;
-
-    if (days < 0)
-        log_warn("certificate %s has expired (%04d-%02d-%02d); clients refuse it until a "
-                 "renewed certificate is loaded (SIGHUP)", file, to->year, to->mon, to->day);
-    else if (days < TLS_CERT_EXPIRY_WARN_DAYS)
-        log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", file, days,
-                 to->year, to->mon, to->day);
-    return days < TLS_CERT_EXPIRY_WARN_DAYS;
-}
-
 unsigned
 tls_ctx_warn_expiry(const struct tls_ctx *ctx)
 {
@@ -583,7 +553,7 @@ tls_ctx_warn_expiry(const struct tls_ctx *ctx)
 
     for (size_t i = 0; i < ctx->n_ls; i++)
         for (size_t j = 0; j < ctx->ls[i].n_certs; j++)
-            n += tls_warn_cert_expiry(&ctx->ls[i].certs[j].crt,
+            n += tls_cert_warn_expiry(&ctx->ls[i].certs[j].crt,
                                       ctx->ls[i].lc->certs[j].cert_file, now);
     return n;
 }

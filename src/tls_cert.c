@@ -164,12 +164,27 @@ cert_time(const mbedtls_x509_time *t)
     return timegm(&tm);
 }
 
+bool
+tls_cert_warn_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now)
+{
+    const mbedtls_x509_time *to = &crt->valid_to;
+    double days = difftime(cert_time(to), now) / 86400.0;
+
+    if (days < 0)
+        log_warn("certificate %s has expired (%04d-%02d-%02d); clients refuse it until a "
+                 "renewed certificate is loaded (SIGHUP)", file, to->year, to->mon, to->day);
+    else if (days < TLS_CERT_EXPIRY_WARN_DAYS)
+        log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", file, days,
+                 to->year, to->mon, to->day);
+    return days < TLS_CERT_EXPIRY_WARN_DAYS;
+}
+
 static int
 cert_check_dates(const struct tls_cert *c, const struct config *cfg,
                  const struct config_cert *cc, struct config_errors *errs)
 {
     const mbedtls_x509_time *to = &c->crt.valid_to, *from = &c->crt.valid_from;
-    double days = difftime(cert_time(to), time(NULL)) / 86400.0;
+    time_t now = time(NULL);
 
     if (mbedtls_x509_time_is_future(from)) {
         config_errors_add(errs, cfg->path, cc->pos, "certificate %s is not valid before "
@@ -177,19 +192,18 @@ cert_check_dates(const struct tls_cert *c, const struct config *cfg,
                           from->mon, from->day, from->hour, from->min, from->sec);
         return -1;
     }
-    if (days < 0 && !cc->allow_expired) {
+    if (cert_time(to) < now && !cc->allow_expired) {
         config_errors_add(errs, cfg->path, cc->pos, "certificate %s expired on "
                           "%04d-%02d-%02d %02d:%02d:%02d UTC (set allow_expired: true to "
                           "serve it anyway)", cc->cert_file, to->year, to->mon, to->day,
                           to->hour, to->min, to->sec);
         return -1;
     }
-    if (days < 0)
+    if (cert_time(to) < now)
         log_warn("certificate %s expired on %04d-%02d-%02d; serving it (allow_expired)",
                  cc->cert_file, to->year, to->mon, to->day);
-    else if (days < TLS_CERT_EXPIRY_WARN_DAYS)
-        log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", cc->cert_file,
-                 days, to->year, to->mon, to->day);
+    else
+        tls_cert_warn_expiry(&c->crt, cc->cert_file, now);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/pk.h>
@@ -33,5 +34,8 @@ int tls_cert_load(struct tls_cert *c, const struct config *cfg,
                   const struct config_cert *cc, struct config_errors *errs, bool first,
                   mbedtls_ctr_drbg_context *drbg);
 void tls_cert_free(struct tls_cert *c);
+/* The expiry warning of start-up, reloads and the daily check (one
+ * wording, so one grep finds them all); true when it warned. */
+bool tls_cert_warn_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now);
 
 #endif

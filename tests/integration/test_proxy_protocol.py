@@ -225,6 +225,7 @@ def test_trusted_peer_without_header_is_closed(certs, http_backend, tlsterm):
     line = d.wait_close()
     assert line["reason"] == ("bad PROXY header from a trusted address: "
                               "not a PROXY protocol header"), line["line"]
+    assert line["state"] == "in PROXY header", line["line"]
 
 
 def send_and_be_closed(d, data, timeout=5):
@@ -243,6 +244,7 @@ def test_untrusted_peer_may_not_send_a_header(certs, http_backend, tlsterm):
     d = tlsterm(in_config(http_backend.port, ["192.0.2.0/24", "2001:db8::/32"]))
     line = send_and_be_closed(d, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n")
     assert line["reason"] == "PROXY header from an address not in trusted", line["line"]
+    assert line["state"] == "in PROXY header", line["line"]
     assert line["client"].startswith("127.0.0.1:")
     # ... while plain TLS from it works as on any listener
     t = h.tls_connect(d.addr(), certs.rsa_cert)
@@ -264,7 +266,9 @@ def test_partial_header_is_bounded_by_the_handshake_timeout(certs, http_backend,
         assert h.proc_cpu_seconds(d.pid) - cpu0 < 0.5
     finally:
         s.close()
-    assert d.wait_close()["reason"] == "handshake timeout"
+    line = d.wait_close()
+    assert (line["reason"], line["state"]) == ("handshake timeout", "in PROXY header"), \
+        line["line"]
 
 
 def test_malformed_header_is_refused(certs, http_backend, tlsterm):
@@ -272,6 +276,17 @@ def test_malformed_header_is_refused(certs, http_backend, tlsterm):
     line = send_and_be_closed(d, b"PROXY TCP4 203.0.113.7 198.51.100.1 99999 443\r\n")
     assert line["reason"] == ("bad PROXY header from a trusted address: "
                                         "v1 port is not a number from 0 to 65535")
+    assert line["state"] == "in PROXY header", line["line"]
+
+
+def test_connect_and_close_is_not_a_header_problem(certs, http_backend, tlsterm):
+    """A balancer's TCP health check sends nothing: not "inside the PROXY
+    header", and the state says no byte came."""
+    d = tlsterm(in_config(http_backend.port, ["127.0.0.1"]))
+    socket.create_connection(d.addr(), timeout=h.T(5)).close()
+    line = d.wait_close()
+    assert (line["reason"], line["state"]) == ("client closed before sending anything",
+                                               "before the first byte"), line["line"]
 
 
 def test_proxy_protocol_in_needs_trusted(tmp_path, certs):
