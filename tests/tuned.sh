@@ -10,9 +10,9 @@
 # reaches Debian's archive only, and the host's apt sources are never
 # touched.  The build is cached in
 #   $TLSTERM_TUNED_CACHE/mbedtls-tuned-<sha256>/   (default /var/cache/tlsterm-ci)
-# where <sha256> hashes the tarball, tlsterm_config.h and build.sh, so a
-# change to any of them builds afresh and an unchanged one costs a fetch
-# (a few seconds).  One run at a time builds (flock); a build goes into a
+# where <sha256> hashes the tarball and the files of src/mbedtls/
+# (build.sh, tlsterm_config.h, ...), so a change to any of them builds
+# afresh and an unchanged one costs a fetch (a few seconds).  One run at a time builds (flock); a build goes into a
 # temporary directory renamed into place only once complete, so a killed
 # run never leaves a half-built cache.  The three newest builds are kept.
 #
@@ -22,7 +22,6 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${TLSTERM_TUNED_CACHE:-/var/cache/tlsterm-ci}
 build=$top/src/mbedtls/build.sh
-config=$top/src/mbedtls/tlsterm_config.h
 
 say() { echo "tuned: $*" >&2; }
 die() { echo "tuned: $*" >&2; exit 1; }
@@ -42,9 +41,13 @@ if ! tarball=$(sh "$build" --fetch "$cache/mbedtls-src" 2>"$cache/mbedtls-fetch.
     [ -n "$tarball" ] || die "fetching Debian 13's mbedtls source failed"
     say "WARNING: fetch failed; using $tarball fetched earlier"
 fi
-key=$(cat "$tarball" "$config" "$build" | sha256sum | cut -d' ' -f1)
+# the tarball and every file of src/mbedtls/ (build.sh, tlsterm_config.h
+# and whatever they use: a patch, a driver), by name and content
+key=$({ sha256sum "$tarball" | cut -d' ' -f1
+        cd "$top" && find src/mbedtls -type f ! -name '*~' | LC_ALL=C sort |
+            while read -r f; do sha256sum "$f"; done; } | sha256sum | cut -d' ' -f1)
 dir=$cache/mbedtls-tuned-$key
-say "$(basename "$tarball") + tlsterm_config.h + build.sh: sha256 $key"
+say "$(basename "$tarball") + src/mbedtls/: sha256 $key"
 
 if [ -f "$dir/lib/libmbedcrypto.a" ]; then
     say "cached: $dir (fetch and check took $(($(now) - start)) s)"
