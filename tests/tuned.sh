@@ -12,9 +12,10 @@
 #   $TLSTERM_TUNED_CACHE/mbedtls-tuned-<sha256>/   (default /var/cache/tlsterm-ci)
 # where <sha256> hashes the tarball and the files of src/mbedtls/
 # (build.sh, tlsterm_config.h, ...), so a change to any of them builds
-# afresh and an unchanged one costs a fetch (a few seconds).  One run at a time builds (flock); a build goes into a
-# temporary directory renamed into place only once complete, so a killed
-# run never leaves a half-built cache.  The three newest builds are kept.
+# afresh and an unchanged one costs a fetch (a few seconds).  One run at
+# a time builds (flock); a build goes into a temporary directory renamed
+# into place only once complete, so a killed run never leaves a half-built
+# cache.  The three newest builds are kept.
 #
 # On its own: `sh tests/tuned.sh` (as root when cmake must be installed
 # or the cache is under /var/cache).
