@@ -36,6 +36,7 @@ def test_version_is_the_tuned_one():
     assert m, out
     assert m.group(1) == build_info()["mbedtls_version"], out
     assert m.group(2).startswith("TLS 1.2, TLS 1.3"), out
+    assert "(tlsterm's tuned build, src/mbedtls)" in m.group(0), out
 
 
 def test_binary_has_everest_and_no_shared_mbedtls():
