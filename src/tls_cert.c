@@ -16,6 +16,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
 
 #include "files.h"
@@ -230,6 +231,49 @@ cert_check_chain(const struct tls_cert *c, const struct config *cfg,
     return 0;
 }
 
+/* mbedTLS writes a handshake message into its output buffer whole and
+ * sends it as one record: over TCP it never fragments one (only DTLS
+ * does), so the server's Certificate message must fit in
+ * MBEDTLS_SSL_OUT_CONTENT_LEN bytes or every handshake fails with
+ * MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL, while tlsterm starts without
+ * complaint.  16384 (the default, Debian's packages) holds any sane
+ * chain; tlsterm's tuned build sends 8 KiB records (src/mbedtls/
+ * tlsterm_config.h), where a long chain no longer fits.  The sizes are
+ * those of mbedtls_ssl_write_certificate() (TLS 1.2: handshake header 4,
+ * list length 3, each certificate's length 3) and
+ * ssl_tls13_write_certificate_body() (TLS 1.3: header 4, an empty
+ * certificate_request_context 1, list length 3, each certificate's
+ * length 3 and its empty extensions 2). */
+static size_t
+cert_msg_len(const mbedtls_x509_crt *crt, int tls_minor)
+{
+    size_t n = tls_minor >= 4 ? 4 + 1 + 3 : 4 + 3;
+
+    for (const mbedtls_x509_crt *x = crt; x != NULL && x->raw.p != NULL; x = x->next)
+        n += x->raw.len + (tls_minor >= 4 ? 3 + 2 : 3);
+    return n;
+}
+
+static int
+cert_check_record_size(const struct tls_cert *c, const struct config *cfg,
+                       const struct config_cert *cc, struct config_errors *errs)
+{
+    /* the larger framing of the versions this configuration speaks */
+    int minor = cfg->tls.max_version >= 4 ? 4 : 3;
+    size_t len = cert_msg_len(&c->crt, minor);
+
+    if (len <= MBEDTLS_SSL_OUT_CONTENT_LEN)
+        return 0;
+    config_errors_add(errs, cfg->path, cc->pos, "certificate chain in %s is too large: its "
+                      "TLS 1.%d Certificate message is %zu bytes, more than the %d bytes of "
+                      "one record this mbedTLS (%s) sends (MBEDTLS_SSL_OUT_CONTENT_LEN), so "
+                      "every handshake would fail; use a shorter chain (leave out the root, "
+                      "fewer or smaller certificates) or an mbedTLS built with a larger "
+                      "MBEDTLS_SSL_OUT_CONTENT_LEN", cc->cert_file, minor - 1, len,
+                      (int)MBEDTLS_SSL_OUT_CONTENT_LEN, MBEDTLS_VERSION_STRING);
+    return -1;
+}
+
 static int
 cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
 {
@@ -306,7 +350,8 @@ cert_load_files(struct tls_cert *c, const struct config *cfg, const struct confi
     }
     /* Chain order first: with the chain reversed the "leaf" is an issuer,
      * and "key does not match" would send the operator the wrong way. */
-    if ((first && cert_check_chain(c, cfg, cc, errs) != 0) ||
+    if ((first && (cert_check_chain(c, cfg, cc, errs) != 0 ||
+                   cert_check_record_size(c, cfg, cc, errs) != 0)) ||
         cert_load_key(c, cfg, cc, key, errs, drbg) != 0)
         return -1;
     if (first && tls_compat_check_pair(&c->crt.pk, &c->key, mbedtls_ctr_drbg_random, drbg) != 0) {
