@@ -36,10 +36,12 @@
 # signed Sources index of the archive.
 #
 # Needs: cmake (installed with apt-get when missing and run as root), a C
-# compiler, make, bzip2/xz for the tarball.  Python is not needed: release
-# tarballs ship the generated sources (library/error.c,
+# compiler, make, patch, bzip2/xz for the tarball.  Python is not needed:
+# release tarballs ship the generated sources (library/error.c,
 # psa_crypto_driver_wrappers.h, ...), so GEN_FILES stays off; a git
-# checkout's tarball lacks them and is refused.
+# checkout's tarball lacks them and is refused.  GEN_FILES must stay off
+# anyway: everest_driver/psa-driver-wrappers.patch hooks tlsterm's PSA
+# X25519 driver into the generated wrappers, which regenerating would drop.
 #
 # Environment: CC (compiler), CFLAGS (added to -O2), JOBS (make -j, default
 # nproc), TLSTERM_APT_MIRROR (a Debian mirror URL, instead of the host's).
@@ -192,6 +194,16 @@ esac
 grep -q '^add_subdirectory(3rdparty)' "$tree/CMakeLists.txt" ||
     die "$source does not build 3rdparty/ (a patched tree?): Everest would be missing"
 
+# X25519 through PSA (TLS 1.3) on Everest: tlsterm's transparent driver
+# (everest_driver/), hooked into the generated driver wrappers.  A 3.6.x
+# release that changes those lines makes patch fail: stop then, rather
+# than build a library without the driver that tlsterm_config.h asks for.
+command -v patch >/dev/null 2>&1 || die "patch is missing: apt-get install patch"
+patch -d "$tree" -p1 --quiet --forward <"$here/everest_driver/psa-driver-wrappers.patch" ||
+    die "everest_driver/psa-driver-wrappers.patch does not apply to mbedTLS $version"
+cp "$here/everest_driver/tlsterm_everest_driver.c" \
+    "$here/everest_driver/tlsterm_everest_driver.h" "$tree/library/"
+
 # tlsterm's configuration: read after upstream's defaults, in the tree
 # built and in the headers installed (tlsterm_config.h explains why).
 cp "$config_h" "$tree/include/mbedtls/tlsterm_config.h"
@@ -226,6 +238,7 @@ done
     echo "source=$(basename "$source")"
     echo "source_sha256=$(sha256sum "$source" | cut -d' ' -f1)"
     echo "config_sha256=$(sha256sum "$config_h" | cut -d' ' -f1)"
+    echo "everest_driver_sha256=$(cat "$here"/everest_driver/* | sha256sum | cut -d' ' -f1)"
     echo "compiler=$(${CC:-cc} --version 2>/dev/null | head -n 1)"
     echo "cflags=-O2 -fPIC ${CFLAGS:-}"
 } >"$prefix/tlsterm-mbedtls.txt"

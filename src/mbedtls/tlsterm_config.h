@@ -50,16 +50,17 @@
  *                                     Not a speed option.
  *   DTLS, PSK, DHE, other curves...   compiled in but never configured by
  *                                     tlsterm: only code size, no speed.
- *   MBEDTLS_SSL_IN_CONTENT_LEN, MBEDTLS_SSL_OUT_CONTENT_LEN,
- *   MBEDTLS_PLATFORM_MEMORY, a PSA driver for X25519
- *                                     measured separately (issue 15);
- *                                     added here from those results. */
+ *   MBEDTLS_SSL_IN_CONTENT_LEN,       see MBEDTLS_SSL_OUT_CONTENT_LEN below;
+ *   MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH
+ *   MBEDTLS_PLATFORM_MEMORY           see the end of this file.
+ * The driver, OUT_CONTENT_LEN and allocator figures are from
+ * tests/bench/results/mbedtls-switches.md (methods and programs there). */
 #ifndef TLSTERM_MBEDTLS_CONFIG_H
 #define TLSTERM_MBEDTLS_CONFIG_H
 
 /* Names this configuration, for tlsterm -V (src/tls.c) and anyone reading
  * DIR/include.  The number goes up whenever an option below changes. */
-#define TLSTERM_MBEDTLS_TUNED 1
+#define TLSTERM_MBEDTLS_TUNED 2
 
 /* Required, not a tuning: workers share the session cache and a worker's
  * two threads share its RNG, relying on mbedTLS's own locks
@@ -80,7 +81,48 @@
  *   tlsterm, TLS 1.3 handshake    20.13 M -> 13.39 M (-33%)
  *   P-256 ECDHE                   11.7 M either way (ECDSA, RSA and the
  *                                 ciphers are the same code with or without)
- * libeverest.a must be linked after libmbedcrypto.a. */
+ * (TLSTERM_PSA_EVEREST_DRIVER below brings the TLS 1.3 path to Everest
+ * speed as well.)  libeverest.a must be linked after libmbedcrypto.a. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
+
+/* X25519 for TLS 1.3 on Everest too.  TLS 1.3 reaches X25519 through PSA
+ * (psa_generate_key, psa_export_public_key, psa_raw_key_agreement), whose
+ * built-in Curve25519 computes the public key with the generic ECP code;
+ * this turns on tlsterm's PSA transparent driver (src/mbedtls/
+ * everest_driver/, hooked into the generated driver wrappers by build.sh's
+ * patch), which serves those three for Curve25519 key pairs with Everest
+ * and leaves every other key to PSA's built-in code.  Needs
+ * MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED.  Measured (callgrind, 3.6.6, this
+ * library as build.sh makes it): the server's TLS 1.3 full handshake
+ * (ECDSA P-256, X25519) 13.66 M -> 6.94 M instructions (-49%); PSA X25519
+ * key pair + public key + shared secret 8.60 M -> 2.15 M, 3,146 -> 5
+ * allocations; TLS 1.2 unchanged (6.81 M: it used Everest already). */
+#define TLSTERM_PSA_EVEREST_DRIVER
+
+/* Records tlsterm sends carry at most 8 KiB of plaintext, so the output
+ * buffer of every connection is 8 KiB smaller.  The input buffer stays at
+ * 16 KiB (MBEDTLS_SSL_IN_CONTENT_LEN left alone): clients may send full
+ * records.  Measured: tlsterm's RSS per idle TLS connection at 2,000 of
+ * them 38.4 -> 30.1 KB (TLS 1.2) and 45.4 -> 37.2 KB (TLS 1.3); bulk
+ * sending +0.4-0.8% instructions per MiB and about +2% kernel CPU (one
+ * send() per record: twice the calls).
+ * Limit: mbedTLS writes each handshake message in one record, so the
+ * server's Certificate message (the chain's DER, 3 bytes per certificate,
+ * 5 in TLS 1.3, and 7-8 bytes of headers) must fit in 8,192 bytes, or
+ * every handshake fails with MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL (-0x6a00);
+ * src/tls_cert.c refuses such a chain when the configuration is loaded.
+ * 4096 would save 4 KB more but a 4.4 KB chain (RSA-4096 intermediate,
+ * many SANs) then fails every handshake, and bulk costs ~10% more CPU.
+ * Not MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH: it shrinks nothing unless
+ * max_fragment_length is negotiated (browsers never ask), and with OUT <
+ * IN it shrinks the input buffer to OUT after a TLS 1.2 handshake, so a
+ * client's full 16 KiB record (any upload) then ends the connection
+ * (measured: -0x7100).  tests/bench/results/mbedtls-switches.md, part 3. */
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 8192
+
+/* Not MBEDTLS_PLATFORM_MEMORY: a per-thread pool allocator behind it saves
+ * 0.9% (TLS 1.2) / 1.3% (TLS 1.3) of a full handshake's instructions with
+ * the options above: 510 / 823 allocations per handshake are left, and
+ * glibc's tcache serves them cheaply (mbedtls-switches.md, part 2). */
 
 #endif

@@ -3,7 +3,8 @@
 `configure --with-mbedtls=DIR`; make check passes DIR on as
 TLSTERM_MBEDTLS_DIR) is really built against it: `tlsterm -V` names DIR's
 mbedTLS version and TLS 1.3, the binary carries mbedTLS statically with
-Everest's X25519 and no shared mbedTLS of the system, and X25519 is the
+Everest's X25519 (and tlsterm's PSA driver that puts TLS 1.3's X25519 on
+it) and no shared mbedTLS of the system, and X25519 is the
 group negotiated in TLS 1.3 and TLS 1.2 with an ECDSA certificate.  Skipped
 on every other build."""
 
@@ -49,6 +50,11 @@ def test_binary_has_everest_and_no_shared_mbedtls():
     assert "mbedtls_ssl_handshake" in syms
     # Everest's X25519 (3rdparty/everest), which Debian's package leaves out
     assert "mbedtls_everest_setup" in syms and "Hacl_Curve25519_crypto_scalarmult" in syms
+    # and tlsterm's PSA driver over it (src/mbedtls/everest_driver/), which
+    # TLS 1.3's X25519 goes through
+    assert "tlsterm_everest_generate_key" in syms, "no PSA Everest driver in the binary"
+    assert "tlsterm_everest_export_public_key" in syms
+    assert "tlsterm_everest_key_agreement" in syms
 
 
 @pytest.mark.parametrize("v", ["1.3", "1.2"])
