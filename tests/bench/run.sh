@@ -1,11 +1,32 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
 # Side-by-side benchmark of tlsterm, hitch and HAProxy in front of nginx.
-# usage: tests/bench/run.sh [--quick] [--tls 1.2|1.3] [TLSTERM_BIN]
-# Writes docs/performance.md and tests/bench/results/latest.tsv (TLS 1.2, the
-# default), or with --tls 1.3 docs/performance-tls13.md and
-# tests/bench/results/latest-tls13.tsv (needs tlsterm built against mbedTLS
-# 3.6).  See docs/performance.md for the method.  Loopback only; run as root.
+#
+#   tests/bench/run.sh [--quick]
+#       tlsterm on three mbedTLS builds (Debian 12's 2.28, Debian 13's 3.6 in
+#       the Debian 13 root, the tuned 3.6 of src/mbedtls/) against hitch and
+#       HAProxy, TLS 1.2 and 1.3, in one run (tests/bench/three_builds.py):
+#       regenerates the section "Three mbedTLS builds side by side" of
+#       docs/performance.md, docs/perf-*.svg and
+#       tests/bench/results/three-builds.tsv.  About 12 minutes, --quick 3.
+#   tests/bench/run.sh --single [--quick] [--tls 1.2|1.3] [TLSTERM_BIN]
+#       one tlsterm binary, one TLS version (tests/bench/bench.py): writes the
+#       whole of docs/performance.md and results/latest.tsv (TLS 1.2), or
+#       docs/performance-tls13.md and results/latest-tls13.tsv (--tls 1.3).
+#       `--tls` or a TLSTERM_BIN without --single selects this mode too.
+# See docs/performance.md for the method.  Loopback only; run as root.
 here=$(cd "$(dirname "$0")" && pwd)
 ulimit -n 400000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-exec python3 "$here/bench.py" "$@"
+single=
+for a in "$@"; do
+    case $a in
+        --single | --tls | --tls=*) single=1 ;;
+        --quick | --no-docs) ;;
+        *) single=1 ;;
+    esac
+done
+if [ -n "$single" ]; then
+    [ "${1:-}" = --single ] && shift
+    exec python3 "$here/bench.py" "$@"
+fi
+exec python3 "$here/three_builds.py" "$@"
