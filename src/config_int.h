@@ -16,6 +16,10 @@
 
 #define CONFIG_MAX_CONNECTIONS_MAX 10000000
 
+/* Aliases can make one node reachable along many paths; this bounds the
+ * work a small file can ask for. */
+#define CONFIG_MAX_NODE_VISITS 100000
+
 struct ctx {
     const char *path;               /* as given, for messages */
     char *dir;                      /* absolute directory of the file */
@@ -74,6 +78,10 @@ int addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
               struct config_addr *a);
 void cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void cerr_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Expands YAML merge keys in c->doc (config_merge.c). */
+void config_merge_keys(struct ctx *c);
 char *ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s);
 yaml_node_t *map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair);
 bool name_ok(const char *s);
