@@ -44,6 +44,10 @@ class Interactive:
     def wait_for(self, what, pred, timeout=None):
         h.wait_until(lambda: pred(self.out()) or self.p.poll() is not None, timeout or h.T(10),
                      what)
+        if not pred(self.out()) and self.p.poll() is not None:
+            # s_client may exit (the server closed after the KeyUpdate) before
+            # the reader thread has taken its last lines from the pipe
+            self.reader.join(h.T(5))
         assert pred(self.out()), "%s; s_client exited %s:\n%s" % (what, self.p.returncode,
                                                                    self.out())
 
