@@ -19,21 +19,12 @@ CAP_NET_BIND_SERVICE = 10
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
 
 
-def status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, v = line.split(":", 1)
-            out[k] = v.split()
-    return out
-
-
 def test_runs_as_the_configured_user(certs, http_backend, tlsterm):
     nobody = pwd.getpwnam("nobody")
     cfg = h.one_listener(http_backend.port)
     cfg["user"] = "nobody"
     d = tlsterm(cfg)
-    st = status(d.pid)
+    st = h.proc_status(d.pid)
     # real, effective, saved and filesystem ids all changed
     assert st["Uid"] == [str(nobody.pw_uid)] * 4, st["Uid"]
     assert st["Gid"] == [str(nobody.pw_gid)] * 4, st["Gid"]
@@ -58,7 +49,7 @@ def test_explicit_group(certs, http_backend, tlsterm):
     cfg["group"] = "daemon"
     d = tlsterm(cfg)
     gid = str(__import__("grp").getgrnam("daemon").gr_gid)
-    st = status(d.pid)
+    st = h.proc_status(d.pid)
     assert st["Gid"] == [gid] * 4 and st["Groups"] == [gid], (st["Gid"], st["Groups"])
 
 

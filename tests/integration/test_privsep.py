@@ -9,7 +9,6 @@ import pathlib
 import pwd
 import shutil
 import signal
-import ssl
 import tempfile
 
 import pytest
@@ -20,15 +19,6 @@ CAP_DAC_READ_SEARCH = 2
 CAP_NET_BIND_SERVICE = 10
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
-
-
-def status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, v = line.split(":", 1)
-            out[k] = v.split()
-    return out
 
 
 def children(pid):
@@ -52,22 +42,6 @@ def root_only_pair(tmp_path, cert, key):
     return paths
 
 
-def both_certs_ctx(certs):
-    ctx = h.client_context(certs.rsa_cert)
-    ctx.load_verify_locations(certs.ec_cert)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-def served_der(d, ctx):
-    s = h.tls_connect(d.addr(), None, ctx=ctx)
-    try:
-        assert h.http11_exchange(s) == h.BODY
-        return s.getpeercert(binary_form=True)
-    finally:
-        s.close()
-
-
 def nobody_cfg(http_backend, cert, key):
     cfg = h.one_listener(http_backend.port, cert=[{"cert": cert, "key": key}])
     cfg["user"] = "nobody"
@@ -79,14 +53,14 @@ def test_reload_reads_root_only_keys(certs, http_backend, tlsterm, tmp_path):
     after SIGHUP, though the daemon itself runs as nobody."""
     cert, key = root_only_pair(tmp_path, *certs.pair("rsa"))
     d = tlsterm(nobody_cfg(http_backend, cert, key))
-    ctx = both_certs_ctx(certs)
-    assert served_der(d, ctx) == certs.der("rsa")
+    ctx = h.both_certs_ctx(certs)
+    assert h.served_der(d, ctx) == certs.der("rsa")
     # the daemon cannot read the key itself
-    assert status(d.pid)["Uid"][1] != "0"
+    assert h.proc_status(d.pid)["Uid"][1] != "0"
     root_only_pair(tmp_path, *certs.pair("ec"))        # renewed: a new cert and key
     text = d.reload()
     assert "Permission denied" not in text, text
-    assert served_der(d, ctx) == certs.der("ec")
+    assert h.served_der(d, ctx) == certs.der("ec")
 
 
 def test_reader_is_confined(certs, http_backend, tlsterm, tmp_path):
@@ -100,7 +74,7 @@ def test_reader_is_confined(certs, http_backend, tlsterm, tmp_path):
     assert len(kids) == 1, kids
     reader = kids[0]
     assert "privileged reader started (pid %d)" % reader in d.log()
-    st = status(reader)
+    st = h.proc_status(reader)
     assert st["Uid"] == ["0"] * 4, st["Uid"]
     for field in ("CapEff", "CapPrm", "CapBnd"):
         assert int(st[field][0], 16) == 1 << CAP_DAC_READ_SEARCH, (field, st[field])
@@ -111,11 +85,11 @@ def test_reader_is_confined(certs, http_backend, tlsterm, tmp_path):
     assert sorted(fds) == [2, 3], fds
     assert fds[2] == d.log_path, fds
     assert fds[3].startswith("socket:"), fds
-    assert int(status(d.pid)["CapEff"][0], 16) & ~(1 << CAP_NET_BIND_SERVICE) == 0
+    assert int(h.proc_status(d.pid)["CapEff"][0], 16) & ~(1 << CAP_NET_BIND_SERVICE) == 0
     # the stop signal the daemon drains on is not the reader's: it ends on EOF
     os.kill(reader, signal.SIGTERM)
     os.kill(reader, signal.SIGHUP)
-    assert served_der(d, both_certs_ctx(certs)) == certs.der("rsa")
+    assert h.served_der(d, h.both_certs_ctx(certs)) == certs.der("rsa")
     d.reload()
     assert reader in children(d.pid)
     # the daemon's stop closes the socket, and the reader is gone with it
@@ -131,7 +105,7 @@ def test_reload_fails_clearly_when_the_reader_is_gone(certs, http_backend, tlste
     text = d.reload(expect_ok=False)
     assert "privileged reader is gone" in text, text
     assert "still serving generation 1" in text, text
-    assert served_der(d, both_certs_ctx(certs)) == certs.der("rsa")
+    assert h.served_der(d, h.both_certs_ctx(certs)) == certs.der("rsa")
 
 
 def test_no_redirect_through_a_directory_the_daemon_can_write(certs, http_backend, tlsterm,
@@ -153,16 +127,16 @@ def test_no_redirect_through_a_directory_the_daemon_can_write(certs, http_backen
         os.chmod(own / os.path.basename(src), 0o644)
     cert, key = (str(own / os.path.basename(p)) for p in certs.pair("rsa"))
     d = tlsterm(nobody_cfg(http_backend, cert, key))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     d.reload()                                  # read by the daemon itself
-    assert served_der(d, ctx) == certs.der("rsa")
+    assert h.served_der(d, ctx) == certs.der("rsa")
     # what a compromised daemon could plant there
     for name, target in ((cert, secret_cert), (key, secret_key)):
         os.unlink(name)
         os.symlink(target, name)
     text = d.reload(expect_ok=False)
     assert "cannot read certificate %s: Permission denied" % cert in text, text
-    assert served_der(d, ctx) == certs.der("rsa")
+    assert h.served_der(d, ctx) == certs.der("rsa")
 
 
 def test_no_reader_without_user(certs, http_backend, tlsterm):

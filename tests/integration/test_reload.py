@@ -12,22 +12,6 @@ import time
 import tlsterm_harness as h
 
 
-def both_certs_ctx(certs):
-    ctx = h.client_context(certs.rsa_cert)
-    ctx.load_verify_locations(certs.ec_cert)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
-def served_cert(d, ctx):
-    s = h.tls_connect(d.addr(), None, ctx=ctx)
-    try:
-        assert h.http11_exchange(s) == h.BODY
-        return s.getpeercert(binary_form=True)
-    finally:
-        s.close()
-
-
 def cfg_with(port, backend_port, cert, **kw):
     return h.config([h.listener("https", port, "app", cert=(cert,))],
                     {"app": backend_port}, **kw)
@@ -79,7 +63,7 @@ class Load:
 def test_twenty_reloads_under_load_lose_nothing(certs, http_backend, tlsterm):
     port = h.free_port()
     d = tlsterm(cfg_with(port, http_backend.port, "rsa", log_level="info"))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     kinds = ["ec", "rsa"]
     t0 = time.monotonic()
     with Load(d, ctx) as load:
@@ -95,7 +79,7 @@ def test_twenty_reloads_under_load_lose_nothing(certs, http_backend, tlsterm):
                                                       load.errors[:5])
     assert load.ok > 100, load.ok
     # the last reload (i = 19) installed the RSA certificate
-    assert served_cert(d, ctx) == certs.der("rsa")
+    assert h.served_der(d, ctx) == certs.der("rsa")
     assert "reloaded %s: generation 21" % d.conf_path in d.log()
 
 
@@ -103,7 +87,7 @@ def test_connections_finish_on_their_generation(certs, backend, http_backend, tl
     other = backend(h.HttpBackend, body=b"other backend\n")
     port = h.free_port()
     d = tlsterm(cfg_with(port, http_backend.port, "rsa"))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     old = h.tls_connect(d.addr(), None, ctx=ctx)
     try:
         assert h.http11_exchange(old) == h.BODY
@@ -129,7 +113,7 @@ def test_connections_finish_on_their_generation(certs, backend, http_backend, tl
 def test_broken_config_changes_nothing(certs, http_backend, tlsterm):
     port = h.free_port()
     d = tlsterm(cfg_with(port, http_backend.port, "rsa"))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     keep = h.tls_connect(d.addr(), None, ctx=ctx)
     try:
         assert h.http11_exchange(keep) == h.BODY
@@ -149,7 +133,7 @@ def test_broken_config_changes_nothing(certs, http_backend, tlsterm):
         assert ".missing" in text and "still serving generation 1" in text, text
         # clients notice nothing
         assert h.http11_exchange(keep) == h.BODY
-        assert served_cert(d, ctx) == certs.der("rsa")
+        assert h.served_der(d, ctx) == certs.der("rsa")
         d.rewrite(good)
         d.reload()
         assert "generation 2" in d.log()
@@ -160,7 +144,7 @@ def test_broken_config_changes_nothing(certs, http_backend, tlsterm):
 def test_listeners_added_and_removed(certs, http_backend, tlsterm):
     a, b = h.free_port(), h.free_port()
     d = tlsterm(cfg_with(a, http_backend.port, "rsa"))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     both = h.config([h.listener("https", a, "app"), h.listener("extra", b, "app")],
                     {"app": http_backend.port})
     d.rewrite(both)
@@ -219,7 +203,7 @@ def test_resumption_survives_reload(certs, http_backend, tlsterm):
 def test_hundred_reloads_free_every_generation(certs, http_backend, tlsterm):
     port = h.free_port()
     d = tlsterm(cfg_with(port, http_backend.port, "rsa"))
-    ctx = both_certs_ctx(certs)
+    ctx = h.both_certs_ctx(certs)
     held = h.tls_connect(d.addr(), None, ctx=ctx)      # pins generation 1
     try:
         assert h.http11_exchange(held) == h.BODY

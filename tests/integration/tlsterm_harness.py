@@ -1164,6 +1164,35 @@ def check_config(path, cfg, timeout=None):
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
+def proc_status(pid):
+    """/proc/PID/status as {field: [words]}."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            out[k] = v.split()
+    return out
+
+
+def both_certs_ctx(certs):
+    """A TLS 1.2 client context that trusts both the RSA and the EC test
+    certificate, so a test can see which one it is served."""
+    ctx = client_context(certs.rsa_cert)
+    ctx.load_verify_locations(certs.ec_cert)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def served_der(d, ctx):
+    """The DER certificate daemon d serves to ctx, after one good exchange."""
+    s = tls_connect(d.addr(), None, ctx=ctx)
+    try:
+        assert http11_exchange(s) == BODY
+        return s.getpeercert(binary_form=True)
+    finally:
+        s.close()
+
+
 def proc_cpu_seconds(pid):
     """utime + stime of a process and all its threads, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
