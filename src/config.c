@@ -894,6 +894,7 @@ static const struct key_spec top_keys[] = {
     { "log", on_submap, 0, log_keys, false },
     { "timeouts", on_submap, 0, timeout_keys, false },
     { "limits", on_submap, 0, config_limit_keys, false },
+    { "admin", on_submap, 0, config_admin_keys, false },
     { "tls", on_submap, 0, tls_keys, false },
     { "listeners", on_listeners, 0, NULL, true },
     { "backends", on_backends, 0, NULL, true },
@@ -1304,6 +1305,7 @@ config_walk(struct ctx *c, yaml_node_t *root)
     check_log_target(c, root);
     check_run_as(c, root);
     check_tls_versions(c, root);
+    config_admin_check(c);
 }
 
 struct config *

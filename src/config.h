@@ -175,6 +175,11 @@ struct config {
         } per_address;
     } limits;
     struct config_tls tls;
+    struct {
+        bool enabled;               /* admin.listen is set */
+        struct config_addr listen;  /* "127.0.0.1:9443" or "unix:/path" */
+        bool allow_remote;          /* a non-loopback address is allowed */
+    } admin;
     struct config_listener *listeners;
     size_t n_listeners;
     struct config_backend *backends;

@@ -112,6 +112,10 @@ void cidr_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
                struct config_cidr **out, size_t *n, const char *noun);
 const char *want_item_text(struct ctx *c, const char *key, const yaml_node_t *v);
 
+/* config_admin.c */
+extern const struct key_spec config_admin_keys[];
+void config_admin_check(struct ctx *c);
+
 /* config_limits.c */
 extern const struct key_spec config_limit_keys[];
 

@@ -56,6 +56,15 @@ conn_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+conn_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void
 conn_close(struct conn *c, const char *reason)
 {
@@ -231,6 +240,7 @@ conn_read_client(struct conn *c, char *buf, size_t *n, enum conn_wait *wait)
 
     switch (st) {
     case TLS_OK:
+        metrics_add(&conn_ml(c)->rx, *n);
         return READ_DATA;
     case TLS_EOF:
         return READ_END;
@@ -310,6 +320,7 @@ down_flush(struct conn *c)
     if (st == TLS_OK) {
         h->off += n;
         h->bytes += n;
+        metrics_add(&conn_ml(c)->tx, n);
         c->t_io = conn_now_ms();
         if (h->off == h->len)
             h->off = h->len = 0;
@@ -491,6 +502,7 @@ conn_server_failed(struct conn *c, const char *why)
 {
     /* reason_buf is free until the close: it keeps the last failure */
     snprintf(c->reason_buf, sizeof(c->reason_buf), "%s: %s", c->server->text, why);
+    metrics_add(&conn_ms(c)->failures, 1);
     pool_failed(&c->g->pool, c->be, c->srv_idx, conn_now_ms(), why);
     pool_release(&c->g->pool, c->be, c->srv_idx);
     c->srv_idx = -1;
@@ -541,6 +553,7 @@ static void
 conn_local_failure(struct conn *c, int err)
 {
     atomic_fetch_add(&c->w->srv->n_local_failures, 1);
+    metrics_add(&conn_ml(c)->refused[REFUSED_FD_EXHAUSTION], 1);
     snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: local shortage, no socket "
              "for %s: %s (server health unchanged)", c->be->name, c->server->text,
              strerror(err));
@@ -548,6 +561,13 @@ conn_local_failure(struct conn *c, int err)
     c->srv_idx = -1;
     listeners_back_off(c->w, "backend socket", err);
     conn_unserved(c);
+}
+
+static void
+conn_connect_done(struct conn *c)
+{
+    metrics_observe(&conn_ms(c)->connect_time, conn_now_us() - c->t_connect_us);
+    pool_succeeded(&c->g->pool, c->be, c->srv_idx);
 }
 
 /* Tries the servers the pool offers until a connect starts; each server
@@ -568,6 +588,7 @@ conn_backend_connect(struct conn *c)
         }
         c->tried |= 1ULL << c->srv_idx;
         c->server = &c->be->servers[c->srv_idx];
+        c->t_connect_us = conn_now_us();
         c->bfd = backend_connect(c->server, &done);
         if (c->bfd >= 0)
             break;
@@ -575,14 +596,16 @@ conn_backend_connect(struct conn *c)
             conn_local_failure(c, errno);
             return;
         }
+        metrics_add(&conn_ms(c)->connects, 1);
         conn_server_failed(c, strerror(errno));
     }
+    metrics_add(&conn_ms(c)->connects, 1);
     event_assign(&c->bev_r, c->w->base, c->bfd, EV_READ | EV_PERSIST, conn_event_cb, c);
     event_assign(&c->bev_w, c->w->base, c->bfd, EV_WRITE | EV_PERSIST, conn_event_cb, c);
     event_priority_set(&c->bev_r, PRIO_ESTABLISHED);
     event_priority_set(&c->bev_w, PRIO_ESTABLISHED);
     if (done) {
-        pool_succeeded(&c->g->pool, c->be, c->srv_idx);
+        conn_connect_done(c);
         conn_start_relay(c);
         return;
     }
@@ -605,7 +628,7 @@ conn_connected(struct conn *c)
         conn_backend_connect(c);
         return;
     }
-    pool_succeeded(&c->g->pool, c->be, c->srv_idx);
+    conn_connect_done(c);
     conn_start_relay(c);
 }
 
@@ -688,6 +711,7 @@ conn_handshake(struct conn *c)
     if (c->tls == NULL) {
         if (conn_first_bytes(c) < 0)
             return;
+        c->t_first_us = conn_now_us();
         c->tls = tls_conn_new(c->g->wtls[c->w->id], c->lidx, c->cfd);
         if (c->tls == NULL) {
             conn_close(c, "out of memory for TLS session");
@@ -702,6 +726,16 @@ conn_handshake(struct conn *c)
     if (st == TLS_CRYPTO)
         st = tls_handshake(c->tls, false);
     conn_handshake_result(c, st);
+}
+
+static void
+conn_count_handshake(struct conn *c)
+{
+    struct metrics_listener *m = conn_ml(c);
+
+    metrics_add(&m->hs_ok[tls_version_slot(c->tls)][tls_suite_slot_of(c->tls)]
+                         [tls_resumed(c->tls)], 1);
+    metrics_observe(&m->hs_time, conn_now_us() - c->t_first_us);
 }
 
 void
@@ -721,6 +755,7 @@ conn_handshake_result(struct conn *c, enum tls_status st)
     conn_established(c);
     atomic_fetch_add(tls_resumed(c->tls) ? &c->w->srv->n_resumed_handshakes
                                          : &c->w->srv->n_full_handshakes, 1);
+    conn_count_handshake(c);
     conn_backend_connect(c);
 }
 
@@ -828,6 +863,19 @@ conn_drain_client(int fd)
 }
 
 static void
+conn_count_close(const struct conn *c)
+{
+    struct metrics_listener *m = conn_ml(c);
+
+    /* a client that sent bytes and got no session; not a refusal, not
+     * a connect-and-close health check, not a redirect listener */
+    if (!c->t_hs && !c->refused && !c->lc->redirect_to_https &&
+        (c->tls != NULL || c->plain_http))
+        metrics_add(&m->hs_failed, 1);
+    metrics_add(&m->closed, 1);
+}
+
+static void
 conn_free(struct conn *c)
 {
     struct worker *w = c->w;
@@ -835,6 +883,7 @@ conn_free(struct conn *c)
 
     conn_hs_leave(c);
     conn_log_close(c, open);
+    conn_count_close(c);
     if (c->t_hs && !c->tls_broken && !c->down.done)
         tls_close_notify(c->tls);           /* best effort, never waits */
     event_del(&c->cev_r);
@@ -1027,6 +1076,8 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
             addr_limit_release(&w->srv->addrs, (const struct sockaddr *)peer);
         close(fd);
         atomic_fetch_sub(&w->srv->n_open, 1);
+        if (v == ADDR_TOO_MANY || v == ADDR_TOO_FAST)
+            metrics_add(&w->m->l[w->gen->mslot_l[l->lidx]].refused[REFUSED_PER_ADDRESS], 1);
         if (v == ADDR_ADMIT || v == ADDR_UNTRACKED)
             log_error("listener=%s: out of memory for a new connection", l->lc->name);
         return;
@@ -1037,6 +1088,7 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     c->g = gen_ref(w->gen);
     c->lc = l->lc;
     c->lidx = l->lidx;
+    metrics_add(&conn_ml(c)->accepted, 1);
     c->cfd = fd;
     c->bfd = -1;
     c->srv_idx = -1;

@@ -110,6 +110,7 @@ http_log_exchange(void *arg, const struct http_fwd *f, const struct http_fwd_req
     char path[HTTP_FWD_PATH_MAX + 4], status[16], note[sizeof(c->reason_buf) + 64];
     uint64_t now = conn_now_ms();
 
+    metrics_add(&conn_ml(c)->http_requests, 1);
     if (!log_enabled(lvl))
         return;
     http_log_path(path, sizeof(path), r);

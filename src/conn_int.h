@@ -14,6 +14,9 @@
 
 #include "addr_limit.h"
 #include "config.h"
+#include "gen.h"
+#include "metrics.h"
+#include "worker.h"
 #include "tls.h"
 
 struct worker;
@@ -83,12 +86,28 @@ struct conn {
     struct half up;             /* client -> backend */
     struct half down;           /* backend -> client */
     uint64_t t_start, t_hs, t_phase, t_io;  /* monotonic ms */
+    uint64_t t_first_us, t_connect_us;      /* monotonic µs: first TLS byte, connect() */
     char peer[64];
     const char *reason;
     char reason_buf[512];
 };
 
 uint64_t conn_now_ms(void);
+uint64_t conn_now_us(void);
+
+/* This connection's counters (metrics.h): its worker's, in the slot of
+ * its listener or server. */
+static inline struct metrics_listener *
+conn_ml(const struct conn *c)
+{
+    return &c->w->m->l[c->g->mslot_l[c->lidx]];
+}
+
+static inline struct metrics_server *
+conn_ms(const struct conn *c)
+{
+    return &c->w->m->s[c->g->mslot_s[c->be->first + (size_t)c->srv_idx]];
+}
 /* Marks the connection closed with a static reason; conn.c frees it once
  * the running callback returns. */
 void conn_close(struct conn *c, const char *reason);

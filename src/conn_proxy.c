@@ -122,6 +122,7 @@ conn_proxy_apply(struct conn *c, const struct pp_header *h)
     case ADDR_TOO_FAST:
         c->refused = true;
         atomic_fetch_sub(&c->w->srv->n_accepted, 1);     /* refused, not served */
+        metrics_add(&conn_ml(c)->refused[REFUSED_PER_ADDRESS], 1);
         conn_close(c, "refused by a per_address limit");
         return -1;
     case ADDR_ADMIT:
@@ -176,6 +177,7 @@ conn_proxy_in(struct conn *c)
         c->pp_have += (size_t)recv(c->cfd, c->pp_buf + c->pp_have, (size_t)n, 0);
         return 0;
     default:
+        metrics_add(&conn_ml(c)->refused[REFUSED_PROXY], 1);
         conn_closef(c, "bad PROXY header from a trusted address: %s", why);
         return -1;
     }
@@ -190,6 +192,7 @@ conn_proxy_forbidden(struct conn *c)
 
     if (recv(c->cfd, &b, 1, MSG_PEEK) == 1 && (b == 'P' || b == '\r')) {
         c->pp_bytes = true;
+        metrics_add(&conn_ml(c)->refused[REFUSED_PROXY], 1);
         conn_close(c, "PROXY header from an address not in trusted");
         return -1;
     }

@@ -6,6 +6,7 @@
  * SIGQUIT and SIGALRM ignored with a warning. */
 #include "autoconf.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "admin.h"
 #include "control.h"
 #include "gen.h"
 #include "health.h"
@@ -22,6 +24,7 @@
 #include "worker.h"
 
 #define CONTROL_EXPIRY_CHECK_MS (24ULL * 3600 * 1000)
+#define CONTROL_STATUS_MS 5000
 
 struct control {
     struct event_base *base;
@@ -30,6 +33,7 @@ struct control {
     struct event *drain_timer;
     struct event *watchdog;
     struct event *expiry;           /* the daily certificate expiry check */
+    struct event *status;           /* systemd STATUS= every CONTROL_STATUS_MS */
     unsigned long *pongs_seen;      /* per worker, at the last watchdog tick */
     int stopping;                   /* stop signals received */
 };
@@ -75,6 +79,10 @@ str_changed(const char *a, const char *b)
 static void
 warn_restart_only(const struct config *old, const struct config *cfg, unsigned running)
 {
+    if (old->admin.enabled != cfg->admin.enabled ||
+        strcmp(old->admin.listen.text, cfg->admin.listen.text) != 0)
+        log_warn("reload: admin takes effect at the next restart (running: %s)",
+                 old->admin.enabled ? old->admin.listen.text : "none");
     if (gen_worker_count(cfg) != running)
         log_warn("reload: workers (%u) takes effect at the next restart (running %u)",
                  gen_worker_count(cfg), running);
@@ -93,7 +101,14 @@ control_reload(struct server *srv)
     struct gen *old = srv->gen, *g;
 
     g = gen_load(srv->config_path, srv->n_workers, old, &errs);
+    if (g != NULL && metrics_bind(&srv->metrics, g) != 0) {
+        config_errors_add(&errs, srv->config_path, (struct config_pos){ 0, 0 },
+                          "out of memory for the metrics");
+        gen_unref(g);
+        g = NULL;
+    }
     if (g == NULL) {
+        metrics_add(&srv->metrics.reloads_failed, 1);
         print_errors(&errs);
         log_error("reload: %s has %zu error(s); still serving generation %lu",
                   srv->config_path, errs.n, old->id);
@@ -104,6 +119,7 @@ control_reload(struct server *srv)
     if (workers_probe(srv, g->cfg, "reload: ") != 0 || prepare_all(srv, g) != 0) {
         log_error("reload: cannot open the new listeners; still serving generation %lu",
                   old->id);
+        metrics_add(&srv->metrics.reloads_failed, 1);
         gen_unref(g);
         return -1;
     }
@@ -111,6 +127,8 @@ control_reload(struct server *srv)
     for (unsigned i = 0; i < srv->n_workers; i++)
         worker_swap(&srv->workers[i]);
     srv->gen = g;
+    metrics_set_gen(&srv->metrics, g);
+    metrics_add(&srv->metrics.reloads_ok, 1);
     health_stop(srv->health);
     srv->health = srv->base != NULL ? health_start(g, srv->base) : NULL;
     log_info("reloaded %s: generation %lu, %zu listener(s); generation %lu finishes "
@@ -134,6 +152,23 @@ on_unused(evutil_socket_t sig, short what, void *arg)
              "SIGUSR1 reopens the log file)", name);
 }
 
+/* What `systemctl status` shows under the unit's name. */
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *ct = arg;
+    struct metrics_sums s = { 0 };
+    char line[256];
+
+    (void)fd;
+    (void)what;
+    metrics_sum_all(&ct->srv->metrics, &s);
+    snprintf(line, sizeof(line), "STATUS=%s: %u open connections, %" PRIu64 " accepted, %"
+             PRIu64 " HTTP requests", ct->stopping ? "draining" : "serving",
+             atomic_load(&ct->srv->n_open), s.accepted, s.http_requests);
+    notify(line);
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -149,6 +184,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
     notify("RELOADING=1");
     control_reload(ct->srv);
     notify("READY=1");
+    on_status(-1, 0, ct);
 }
 
 static void
@@ -190,6 +226,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
         stop_now(ct, "second stop signal");
         return;
     }
+    atomic_store(&srv->metrics.draining, true);
     notify("STOPPING=1");
     log_info("received %s, stopping; %u connection(s) open, draining for up to %llu ms",
              strsignal((int)sig), atomic_load(&srv->n_open), (unsigned long long)ms);
@@ -258,6 +295,8 @@ start_workers(struct server *srv)
     pthread_sigmask(SIG_BLOCK, &all, &saved);
     for (unsigned i = 0; i < srv->n_workers && rc == 0; i++)
         rc = worker_start(&srv->workers[i]);
+    if (rc == 0)
+        rc = admin_start(srv->admin);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return rc;
 }
@@ -285,6 +324,17 @@ start_watchdog(struct control *ct)
         worker_ping(&ct->srv->workers[i]);
     }
     event_add(ct->watchdog, &tv);
+}
+
+static void
+start_status(struct control *ct)
+{
+    struct timeval tv = { CONTROL_STATUS_MS / 1000, (CONTROL_STATUS_MS % 1000) * 1000 };
+
+    ct->status = event_new(ct->base, -1, EV_PERSIST, on_status, ct);
+    if (ct->status != NULL)
+        event_add(ct->status, &tv);
+    on_status(-1, 0, ct);
 }
 
 /* Start-up and each reload warn about certificates near their end; a
@@ -353,6 +403,7 @@ control_run(struct server *srv)
                  PACKAGE_VERSION, srv->n_workers, srv->gen->cfg->n_listeners,
                  srv->gen->cfg->limits.max_connections);
         notify("READY=1");
+        start_status(&ct);
         event_base_dispatch(ct.base);
     }
     health_stop(srv->health);
@@ -368,6 +419,8 @@ control_run(struct server *srv)
         event_free(ct.watchdog);
     if (ct.expiry)
         event_free(ct.expiry);
+    if (ct.status)
+        event_free(ct.status);
     free(ct.pongs_seen);
     event_free(ct.drain_timer);
     event_free(srv->drained_ev);

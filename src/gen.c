@@ -18,6 +18,8 @@ gen_free(struct gen *g)
         tls_ctx_free(g->wtls[i]);
     free(g->wtls);
     free(g->h2_noted);
+    free(g->mslot_l);
+    free(g->mslot_s);
     pool_free(&g->pool);
     tls_shared_free(g->tls);
     config_free(g->cfg);

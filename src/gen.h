@@ -27,6 +27,8 @@ struct gen {
     struct tls_ctx **wtls;          /* [worker] */
     struct pool pool;               /* server choice and health */
     atomic_bool *h2_noted;          /* [listener]: "no header rewriting under h2" logged */
+    unsigned *mslot_l;              /* [listener]: its metrics slot (metrics_bind) */
+    unsigned *mslot_s;              /* [server, over all backends]: its metrics slot */
 };
 
 /* Loads the config at path and every file it names, with TLS contexts for

@@ -116,6 +116,14 @@ listener_reject_flush_cb(evutil_socket_t fd, short what, void *arg)
     listener_reject_log(arg);
 }
 
+/* The listener's counters in its worker's block (metrics.h); listeners
+ * are installed together with their generation, so w->gen is theirs. */
+static struct metrics_listener *
+listener_metrics(const struct listener *l)
+{
+    return &l->w->m->l[l->w->gen->mslot_l[l->lidx]];
+}
+
 /* Closes at once; one warning per second per listener says how many, and
  * the second's last refusals are logged when it ends, so the warnings add
  * up to the count in the exit summary. */
@@ -126,6 +134,7 @@ listener_reject(struct listener *l, int fd)
 
     close(fd);
     atomic_fetch_add(&l->w->srv->n_rejected, 1);
+    metrics_add(&listener_metrics(l)->refused[REFUSED_MAX_CONNECTIONS], 1);
     l->rejects_unlogged++;
     if (time(NULL) != l->reject_logged_at)
         listener_reject_log(l);
@@ -185,9 +194,10 @@ listener_accept_one(struct listener *l, bool check)
         return -1;
     fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            metrics_add(&listener_metrics(l)->refused[REFUSED_FD_EXHAUSTION], 1);
             listener_pause(l, "accept", errno, &l->pause_logged_at);
-        else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             log_warn("listener=%s: accept: %s", l->lc->name, strerror(errno));
         return -1;
     }

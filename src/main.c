@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "admin.h"
 #include "control.h"
 #include "gen.h"
 #include "log.h"
@@ -170,7 +171,10 @@ workers_destroy(struct server *srv)
 static void
 server_free(struct server *srv)
 {
+    admin_free(srv->admin);         /* it reads the workers' counters */
+    srv->admin = NULL;
     workers_destroy(srv);
+    metrics_free(&srv->metrics);
     for (size_t i = 0; i < srv->n_inherited; i++)
         if (srv->inherited[i].fd >= 0)
             close(srv->inherited[i].fd);
@@ -236,8 +240,17 @@ serve(struct server *srv)
         return 1;
     raise_fd_limit(cfg);
     evthread_use_pthreads();
+    if (metrics_init(&srv->metrics, srv->n_workers) != 0 ||
+        metrics_bind(&srv->metrics, srv->gen) != 0) {
+        log_error("out of memory for the metrics");
+        return 1;
+    }
+    metrics_set_gen(&srv->metrics, srv->gen);
     if (notify_listen_fds(srv) != 0 || workers_probe(srv, cfg, "") != 0 ||
         workers_create(srv) != 0)
+        return 1;
+    /* bound before privileges go: a port below 1024, a socket in /run */
+    if ((srv->admin = admin_open(srv)) == NULL && errno != 0)
         return 1;
     close_unused_inherited(srv);
     if (privs_drop(cfg) != 0)

@@ -224,3 +224,12 @@ pool_set_healthy(struct pool *p, const struct config_backend *be, int idx, bool 
 {
     atomic_store(&srv_of(p, be, idx)->unhealthy, !healthy);
 }
+
+int
+pool_server_up(const struct pool *p, const struct config_backend *be, size_t idx,
+               uint64_t now_ms)
+{
+    struct pool_server *s = &p->servers[be->first + idx];
+
+    return !atomic_load(&s->unhealthy) && atomic_load(&s->down_until) <= now_ms;
+}

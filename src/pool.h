@@ -44,6 +44,9 @@ void pool_failed(struct pool *p, const struct config_backend *be, int idx, uint6
 /* A connect succeeded: logs when the server was down before. */
 void pool_succeeded(struct pool *p, const struct config_backend *be, int idx);
 /* The active health check's verdict (health.c). */
+/* 1 while server idx of be takes connections (not resting, not down). */
+int pool_server_up(const struct pool *p, const struct config_backend *be, size_t idx,
+                   uint64_t now_ms);
 void pool_set_healthy(struct pool *p, const struct config_backend *be, int idx, bool healthy);
 
 #endif

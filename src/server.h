@@ -13,6 +13,7 @@
 
 #include "addr_limit.h"
 #include "config.h"
+#include "metrics.h"
 
 /* Addresses the per_address limits track at once. */
 #define SERVER_ADDR_TABLE 65536
@@ -22,6 +23,7 @@ struct event;
 struct gen;
 struct health;
 struct event_base;
+struct admin;
 
 /* A listening socket passed by systemd (LISTEN_FDS). */
 struct inherited_fd {
@@ -56,6 +58,8 @@ struct server {
     atomic_ulong n_refused_addr_rate;   /* per_address.handshakes_per_second */
     atomic_ulong n_addr_untracked;  /* the address table was full */
     struct addr_limit addrs;
+    struct metrics metrics;         /* /metrics and /status (admin.c) */
+    struct admin *admin;            /* the admin listener's thread; NULL: none */
 };
 
 #endif

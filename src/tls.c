@@ -558,6 +558,21 @@ tls_ctx_warn_expiry(const struct tls_ctx *ctx)
     return n;
 }
 
+size_t
+tls_ctx_certs(const struct tls_ctx *ctx, struct tls_cert_info *out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ctx->n_ls; i++)
+        for (size_t j = 0; j < ctx->ls[i].n_certs; j++, n++)
+            if (n < max) {
+                tls_cert_describe(&ctx->ls[i].certs[j], &out[n]);
+                out[n].lidx = i;
+                out[n].file = ctx->ls[i].lc->certs[j].cert_file;
+            }
+    return n;
+}
+
 /* ---- process-wide and per-worker contexts ------------------------- */
 
 struct tls_shared *
@@ -1026,6 +1041,18 @@ tls_version(const struct tls_conn *t)
     return t && t->established ? mbedtls_ssl_get_version(&t->ssl) : "-";
 }
 
+unsigned
+tls_suite_slot_of(const struct tls_conn *t)
+{
+    return tls_suite_slot(tls_compat_suite_id(&t->ssl));
+}
+
+unsigned
+tls_version_slot(const struct tls_conn *t)
+{
+    return strcmp(tls_version(t), "TLSv1.3") == 0;
+}
+
 const char *
 tls_cipher(const struct tls_conn *t)
 {
@@ -1076,6 +1103,12 @@ tls_peer_verify(const struct tls_conn *t)
 
 /* The tuned build (src/mbedtls/build.sh) says so: its full handshakes cost
  * far less CPU than the packaged 3.6's, which matters when reading figures. */
+const char *
+tls_library_number(void)
+{
+    return MBEDTLS_VERSION_STRING;
+}
+
 const char *
 tls_library_version(void)
 {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -54,6 +55,20 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * every certificate of ctx that expires within TLS_CERT_EXPIRY_WARN_DAYS
  * or has expired.  Returns how many were warned about. */
 unsigned tls_ctx_warn_expiry(const struct tls_ctx *ctx);
+/* What the admin listener shows of each loaded certificate (the leaf). */
+struct tls_cert_info {
+    size_t lidx;                /* its listener */
+    char names[512];            /* its DNS names, comma-separated */
+    char serial[80];            /* hex, upper case */
+    time_t not_after;
+    const char *file;           /* the config's path; lives as long as ctx */
+};
+/* Up to max certificates of ctx into out; returns how many there are. */
+size_t tls_ctx_certs(const struct tls_ctx *ctx, struct tls_cert_info *out, size_t max);
+/* The negotiated suite's slot (tls_suite_slot()) and version (0: TLS 1.2,
+ * 1: TLS 1.3), for the metrics; once the handshake is done. */
+unsigned tls_suite_slot_of(const struct tls_conn *t);
+unsigned tls_version_slot(const struct tls_conn *t);
 
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, size_t lidx, int fd);
 void tls_conn_free(struct tls_conn *t);
@@ -87,6 +102,8 @@ const char *tls_peer_verify(const struct tls_conn *t);
 bool tls_key_update_refused(const struct tls_conn *t);
 
 const char *tls_library_version(void);
+/* "3.6.6" */
+const char *tls_library_number(void);
 /* "TLS 1.2 and TLS 1.3", or that TLS 1.3 is missing. */
 const char *tls_library_protocols(void);
 /* Once per process, before any other tls_* call and before threads:

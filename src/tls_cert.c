@@ -21,6 +21,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "tls.h"
 #include "tls_cert.h"
 #include "tls_compat.h"
 
@@ -178,6 +179,29 @@ tls_cert_warn_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now)
         log_warn("certificate %s expires in %.1f days (%04d-%02d-%02d)", file, days,
                  to->year, to->mon, to->day);
     return days < TLS_CERT_EXPIRY_WARN_DAYS;
+}
+
+void
+tls_cert_describe(const struct tls_cert *c, struct tls_cert_info *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t off = 0;
+
+    out->names[0] = '\0';
+    for (size_t i = 0; i < c->n_names; i++) {
+        int n = snprintf(out->names + off, sizeof(out->names) - off, "%s%s", i ? "," : "",
+                         c->names[i]);
+        if (n < 0 || (size_t)n >= sizeof(out->names) - off)
+            break;
+        off += (size_t)n;
+    }
+    off = 0;
+    for (size_t i = 0; i < c->crt.serial.len && off + 2 < sizeof(out->serial); i++) {
+        out->serial[off++] = hex[c->crt.serial.p[i] >> 4];
+        out->serial[off++] = hex[c->crt.serial.p[i] & 15];
+    }
+    out->serial[off] = '\0';
+    out->not_after = cert_time(&c->crt.valid_to);
 }
 
 static int

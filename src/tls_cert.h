@@ -37,5 +37,8 @@ void tls_cert_free(struct tls_cert *c);
 /* The expiry warning of start-up, reloads and the daily check (one
  * wording, so one grep finds them all); true when it warned. */
 bool tls_cert_warn_expiry(const mbedtls_x509_crt *crt, const char *file, time_t now);
+/* Fills out's names, serial and not_after from c. */
+struct tls_cert_info;
+void tls_cert_describe(const struct tls_cert *c, struct tls_cert_info *out);
 
 #endif

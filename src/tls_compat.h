@@ -62,6 +62,17 @@ tls_compat_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The negotiated suite's id: 3.x has an accessor, 2.28's field is public. */
+static inline int
+tls_compat_suite_id(const mbedtls_ssl_context *ssl)
+{
+#ifdef TLS_COMPAT_V3
+    return mbedtls_ssl_get_ciphersuite_id_from_ssl(ssl);
+#else
+    return ssl->session != NULL ? ssl->session->ciphersuite : 0;
+#endif
+}
+
 #ifdef TLS_COMPAT_V3
 
 /* TLS 1.3 in 3.6 runs on PSA crypto: initialised once, before threads. */

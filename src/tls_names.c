@@ -310,3 +310,28 @@ tls_alert_from_client(int code)
             return alerts[i].from_client;
     return NULL;
 }
+
+unsigned
+tls_suite_slot(int id)
+{
+    for (size_t i = 0; i < ARRAY_LEN(ciphers); i++)
+        if (ciphers[i].id == id)
+            return (unsigned)i;
+    for (size_t i = 0; i < ARRAY_LEN(suites13); i++)
+        if (suites13[i].id == id)
+            return (unsigned)(ARRAY_LEN(ciphers) + i);
+    return TLS_SUITE_SLOTS - 1;
+}
+
+const char *
+tls_suite_slot_name(unsigned slot)
+{
+    if (slot < ARRAY_LEN(ciphers))
+        return ciphers[slot].iana;
+    if (slot - ARRAY_LEN(ciphers) < ARRAY_LEN(suites13))
+        return suites13[slot - ARRAY_LEN(ciphers)].openssl;
+    return "other";
+}
+
+_Static_assert(ARRAY_LEN(ciphers) + ARRAY_LEN(suites13) + 1 == TLS_SUITE_SLOTS,
+               "TLS_SUITE_SLOTS counts every suite plus one for the rest");

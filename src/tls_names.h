@@ -19,6 +19,13 @@ const char *tls_cipher_valid_names(void);
 /* Default server-preference order, 0-terminated. */
 const int *tls_cipher_defaults(void);
 
+/* The suites tlsterm can negotiate numbered 0..8 (TLS 1.2 ones by their
+ * mbedTLS id, TLS 1.3 ones by IANA id, which mbedTLS uses too); 9 for any
+ * other.  The name is the IANA one, for metric labels. */
+#define TLS_SUITE_SLOTS 10
+unsigned tls_suite_slot(int id);
+const char *tls_suite_slot_name(unsigned slot);
+
 /* x25519, secp256r1 (P-256, prime256v1), secp384r1 (P-384),
  * secp521r1 (P-521).  Returns the IANA TLS group id, or 0 when unknown. */
 int tls_curve_id(const char *name);

@@ -236,6 +236,19 @@ worker_ping_cb(evutil_socket_t fd, short what, void *arg)
     atomic_fetch_add(&w->pongs, 1);
 }
 
+/* tlsterm_worker_up reads it: a loop stuck in a callback stops beating. */
+static void
+worker_beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timespec ts;
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    metrics_set(&w->m->beat_ms, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
 static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -376,6 +389,7 @@ worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->srv = srv;
+    w->m = &srv->metrics.w[id];
     if ((w->base = worker_base_new()) == NULL)
         return -1;
     w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
@@ -383,9 +397,11 @@ worker_init(struct worker *w, unsigned id, struct server *srv, struct gen *gen)
     w->swap_ev = event_new(w->base, -1, 0, worker_swap_cb, w);
     w->ping_ev = event_new(w->base, -1, 0, worker_ping_cb, w);
     w->hold_ev = evtimer_new(w->base, worker_hold_cb, w);
+    w->beat_ev = event_new(w->base, -1, EV_PERSIST, worker_beat_cb, w);
     if (w->stop_ev == NULL || w->drain_ev == NULL || w->swap_ev == NULL || w->ping_ev == NULL ||
-        w->hold_ev == NULL)
+        w->hold_ev == NULL || w->beat_ev == NULL)
         return -1;
+    event_priority_set(w->beat_ev, PRIO_ESTABLISHED);
     /* control events jump the queue: a stop must not wait behind a flood */
     event_priority_set(w->stop_ev, PRIO_ESTABLISHED);
     event_priority_set(w->drain_ev, PRIO_ESTABLISHED);
@@ -404,7 +420,10 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    struct timeval beat = { METRICS_BEAT_MS / 1000, (METRICS_BEAT_MS % 1000) * 1000 };
 
+    worker_beat_cb(-1, 0, w);
+    event_add(w->beat_ev, &beat);
     event_base_dispatch(w->base);
     return NULL;
 }
@@ -470,6 +489,8 @@ worker_free(struct worker *w)
         event_free(w->ping_ev);
     if (w->hold_ev)
         event_free(w->hold_ev);
+    if (w->beat_ev)
+        event_free(w->beat_ev);
     if (w->base)
         event_base_free(w->base);
     gen_unref(w->gen);

@@ -47,6 +47,8 @@ struct worker {
     struct event *stop_ev, *drain_ev, *swap_ev, *ping_ev;
     struct event *hold_ev;          /* retries accepts held by max_handshakes */
     struct hs_thread *hs;           /* runs the handshake steps (conn_hs.h) */
+    struct metrics_worker *m;       /* this worker's counters; it is their only writer */
+    struct event *beat_ev;          /* the heartbeat /metrics reads (tlsterm_worker_up) */
     atomic_ulong pongs;             /* pings answered: the loop is alive */
     bool draining;                  /* listeners closed; finishing connections */
     const char *stop_reason;        /* set before stop_ev is activated */

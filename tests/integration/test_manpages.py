@@ -20,7 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("TLSTERM_SRCDIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 DOCS = os.path.join(SRCDIR, "docs")
 CONFIG_C = [os.path.join(SRCDIR, "src", f) for f in ("config.c", "config_backend.c",
-                                                               "config_listener.c", "config_limits.c")]
+                                                               "config_listener.c", "config_limits.c",
+                                                               "config_admin.c")]
 PAGES = ["tlsterm.8", "tlsterm.yaml.5"]
 # Sections of tlsterm.yaml.5 whose .TP tags are config keys and nothing else.
 KEY_SECTIONS = ("TOP-LEVEL KEYS", "LISTENERS", "BACKENDS")
