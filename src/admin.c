@@ -382,7 +382,7 @@ unix_prepare(const struct sockaddr_un *un, socklen_t len)
 }
 
 static int
-admin_bind(struct admin *a, const struct config_addr *addr)
+admin_bind(struct admin *a, const struct config_addr *addr, const struct config *cfg)
 {
     int one = 1;
     bool is_unix = addr->ss.ss_family == AF_UNIX;
@@ -399,7 +399,11 @@ admin_bind(struct admin *a, const struct config_addr *addr)
     if (is_unix) {
         snprintf(a->unix_path, sizeof(a->unix_path), "%s",
                  ((const struct sockaddr_un *)&addr->ss)->sun_path);
-        chmod(a->unix_path, 0660);      /* the service's group may read it */
+        /* the service's user and group may use it, not everyone */
+        if (chmod(a->unix_path, 0660) != 0 ||
+            (cfg->run_as.user != NULL &&
+             chown(a->unix_path, cfg->run_as.uid, cfg->run_as.gid) != 0))
+            return -1;
     }
     return listen(a->fd, 64);
 }
@@ -418,7 +422,7 @@ admin_open(struct server *srv)
     a->srv = srv;
     a->fd = -1;
     snprintf(a->text, sizeof(a->text), "%s", cfg->admin.listen.text);
-    if (admin_bind(a, &cfg->admin.listen) != 0) {
+    if (admin_bind(a, &cfg->admin.listen, cfg) != 0) {
         log_error("%s:%d: admin.listen: cannot listen on %s: %s", cfg->path,
                   cfg->admin.listen.pos.line, a->text, strerror(errno));
         admin_free(a);
