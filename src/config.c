@@ -479,7 +479,7 @@ on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     if (s == NULL)
         return;
     if (config_parse_duration(s, &ms, &why) == 0) {
-        if (ms == 0)
+        if (ms == 0 && k->arg == NULL)     /* arg: 0 turns it off */
             why = "must be greater than 0";
         else if (ms > CONFIG_TIMEOUT_MAX_MS)
             why = "must be at most 30d";
@@ -853,6 +853,8 @@ static const struct key_spec timeout_keys[] = {
     { "idle", on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
     { "connect", on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
     { "drain", on_timeout, offsetof(struct config, timeouts.drain_ms), NULL, false },
+    { "drain_notice", on_timeout, offsetof(struct config, timeouts.drain_notice_ms), "0 is off",
+      false },
     { NULL, NULL, 0, NULL, false },
 };
 

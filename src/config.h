@@ -160,6 +160,7 @@ struct config {
         uint64_t idle_ms;       /* default 300s */
         uint64_t connect_ms;    /* default 5s */
         uint64_t drain_ms;      /* SIGTERM grace for open connections, default 30s */
+        uint64_t drain_notice_ms;   /* before the drain: /healthz fails, still accepting */
     } timeouts;
     struct {
         unsigned max_connections;   /* default 100000 */

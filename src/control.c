@@ -31,6 +31,7 @@ struct control {
     struct server *srv;
     const char *stop_reason;        /* for connections still open at the end */
     struct event *drain_timer;
+    struct event *notice_timer;     /* timeouts.drain_notice: accept on, /healthz 503 */
     struct event *watchdog;
     struct event *expiry;           /* the daily certificate expiry check */
     struct event *status;           /* systemd STATUS= every CONTROL_STATUS_MS */
@@ -213,13 +214,46 @@ stop_now(struct control *ct, const char *why)
     event_base_loopbreak(ct->base);
 }
 
+static struct timeval
+ms_tv(uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+    return tv;
+}
+
+static void
+start_drain(struct control *ct, const char *why)
+{
+    struct server *srv = ct->srv;
+    uint64_t ms = srv->gen->cfg->timeouts.drain_ms;
+    struct timeval tv = ms_tv(ms);
+
+    log_info("%s, stopping; %u connection(s) open, draining for up to %llu ms", why,
+             atomic_load(&srv->n_open), (unsigned long long)ms);
+    evtimer_add(ct->drain_timer, &tv);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        worker_drain(&srv->workers[i]);
+}
+
+static void
+on_notice_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_drain(arg, "drain notice over");
+}
+
+/* With timeouts.drain_notice, /healthz fails first while the listeners
+ * still accept, so a load balancer stops sending before they close. */
 static void
 on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct control *ct = arg;
     struct server *srv = ct->srv;
-    struct timeval tv;
-    uint64_t ms = srv->gen->cfg->timeouts.drain_ms;
+    uint64_t notice = srv->gen->cfg->timeouts.drain_notice_ms;
+    struct timeval tv = ms_tv(notice);
+    char why[64];
 
     (void)what;
     if (ct->stopping++) {
@@ -228,13 +262,14 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     atomic_store(&srv->metrics.draining, true);
     notify("STOPPING=1");
-    log_info("received %s, stopping; %u connection(s) open, draining for up to %llu ms",
-             strsignal((int)sig), atomic_load(&srv->n_open), (unsigned long long)ms);
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-    evtimer_add(ct->drain_timer, &tv);
-    for (unsigned i = 0; i < srv->n_workers; i++)
-        worker_drain(&srv->workers[i]);
+    snprintf(why, sizeof(why), "received %s", strsignal((int)sig));
+    if (notice == 0) {
+        start_drain(ct, why);
+        return;
+    }
+    log_info("%s: /healthz answers 503 for %llu ms (timeouts.drain_notice) while still "
+             "accepting, then the drain starts", why, (unsigned long long)notice);
+    evtimer_add(ct->notice_timer, &tv);
 }
 
 static void
@@ -392,6 +427,7 @@ control_run(struct server *srv)
         event_add(ev[i], NULL);
     }
     ct.drain_timer = evtimer_new(ct.base, on_drain_timeout, &ct);
+    ct.notice_timer = evtimer_new(ct.base, on_notice_over, &ct);
     srv->drained_ev = event_new(ct.base, -1, 0, on_drained, &ct);
     rc = start_workers(srv);
     if (rc == 0) {
@@ -423,6 +459,7 @@ control_run(struct server *srv)
         event_free(ct.status);
     free(ct.pongs_seen);
     event_free(ct.drain_timer);
+    event_free(ct.notice_timer);
     event_free(srv->drained_ev);
     srv->drained_ev = NULL;
     event_base_free(ct.base);
