@@ -26,6 +26,7 @@
 #include "privs.h"
 #include "privsep.h"
 #include "server.h"
+#include "ticket_rotate.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -40,9 +41,10 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: tlsterm [-c FILE] [-t] [-V] [-h]\n"
+            "usage: tlsterm [-c FILE] [-t] [-V] [-h] | -k KEYFILE\n"
             "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
             "  -t       check the configuration, certificates and keys, then exit\n"
+            "  -k KEYFILE  create or rotate a shared session-ticket key file, then exit\n"
             "  -V       print the version of tlsterm and its libraries\n"
             "  -h       this help\n"
             "tlsterm runs in the foreground.  SIGHUP reloads the configuration,\n"
@@ -64,9 +66,10 @@ parse_args(int argc, char **argv, struct options *o)
     int ch;
 
     o->config_path = DEFAULT_CONFIG;
-    while ((ch = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((ch = getopt(argc, argv, "c:tVhk:")) != -1) {
         switch (ch) {
         case 'c': o->config_path = optarg; break;
+        case 'k': return ticket_rotate(optarg);
         case 't': o->test_only = 1; break;
         case 'V': print_version(); return 0;
         case 'h': usage(stdout); return 0;
