@@ -848,6 +848,12 @@ static const struct key_spec log_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
+static const struct key_spec watch_keys[] = {
+    { "enabled", on_bool, offsetof(struct config, watch.enabled), NULL, false },
+    { "debounce", on_timeout, offsetof(struct config, watch.debounce_ms), NULL, false },
+    { NULL, NULL, 0, NULL, false },
+};
+
 static const struct key_spec timeout_keys[] = {
     { "handshake", on_timeout, offsetof(struct config, timeouts.handshake_ms), NULL, false },
     { "idle", on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
@@ -897,6 +903,7 @@ static const struct key_spec top_keys[] = {
     { "timeouts", on_submap, 0, timeout_keys, false },
     { "limits", on_submap, 0, config_limit_keys, false },
     { "admin", on_submap, 0, config_admin_keys, false },
+    { "watch", on_submap, 0, watch_keys, false },
     { "tls", on_submap, 0, tls_keys, false },
     { "listeners", on_listeners, 0, NULL, true },
     { "backends", on_backends, 0, NULL, true },
@@ -1258,6 +1265,8 @@ config_new(const char *path)
     cfg->timeouts.idle_ms = 300 * 1000;
     cfg->timeouts.connect_ms = 5 * 1000;
     cfg->timeouts.drain_ms = 30 * 1000;
+    cfg->watch.enabled = true;
+    cfg->watch.debounce_ms = 1000;
     cfg->log_access = true;
     cfg->limits.max_connections = 100000;
     cfg->limits.buffer_size = 16 * 1024;

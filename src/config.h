@@ -177,6 +177,10 @@ struct config {
     } limits;
     struct config_tls tls;
     struct {
+        bool enabled;               /* default true: certificate, key, CRL, ticket-key files */
+        uint64_t debounce_ms;       /* quiet time after a change before the reload; 1s */
+    } watch;
+    struct {
         bool enabled;               /* admin.listen is set */
         struct config_addr listen;  /* "127.0.0.1:9443" or "unix:/path" */
         bool allow_remote;          /* a non-loopback address is allowed */

@@ -20,6 +20,7 @@
 #include "health.h"
 #include "log.h"
 #include "notify.h"
+#include "watch.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -35,6 +36,7 @@ struct control {
     struct event *watchdog;
     struct event *expiry;           /* the daily certificate expiry check */
     struct event *status;           /* systemd STATUS= every CONTROL_STATUS_MS */
+    struct watch *watch;            /* reload on certificate/key file changes */
     unsigned long *pongs_seen;      /* per worker, at the last watchdog tick */
     int stopping;                   /* stop signals received */
 };
@@ -170,6 +172,18 @@ on_status(evutil_socket_t fd, short what, void *arg)
     notify(line);
 }
 
+/* SIGHUP and a watched file's change take the same path. */
+static void
+reload(struct control *ct)
+{
+    notify("RELOADING=1");
+    watch_before_reload(ct->watch);
+    if (control_reload(ct->srv) == 0)
+        watch_update(ct->watch, ct->srv->gen->cfg);
+    notify("READY=1");
+    on_status(-1, 0, ct);
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -182,10 +196,16 @@ on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     log_info("SIGHUP: reloading %s", ct->srv->config_path);
-    notify("RELOADING=1");
-    control_reload(ct->srv);
-    notify("READY=1");
-    on_status(-1, 0, ct);
+    reload(ct);
+}
+
+static void
+on_file_change(void *arg)
+{
+    struct control *ct = arg;
+
+    if (!ct->stopping)
+        reload(ct);
 }
 
 static void
@@ -435,6 +455,8 @@ control_run(struct server *srv)
         srv->health = health_start(srv->gen, ct.base);
         start_watchdog(&ct);
         start_expiry_check(&ct);
+        /* before "ready": a change from then on is seen */
+        ct.watch = watch_new(ct.base, srv->gen->cfg, on_file_change, &ct);
         log_info("tlsterm %s ready: %u worker(s), %zu listener(s), max_connections=%u",
                  PACKAGE_VERSION, srv->n_workers, srv->gen->cfg->n_listeners,
                  srv->gen->cfg->limits.max_connections);
@@ -457,6 +479,7 @@ control_run(struct server *srv)
         event_free(ct.expiry);
     if (ct.status)
         event_free(ct.status);
+    watch_free(ct.watch);
     free(ct.pongs_seen);
     event_free(ct.drain_timer);
     event_free(ct.notice_timer);

@@ -307,7 +307,7 @@ struct bad {
 #define CIPHERS_VALID "ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256, " \
     "ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES256-GCM-SHA384, " \
     "ECDHE-ECDSA-CHACHA20-POLY1305, ECDHE-RSA-CHACHA20-POLY1305"
-#define TOP_KEYS "workers, user, group, log, timeouts, limits, admin, tls, listeners, backends"
+#define TOP_KEYS "workers, user, group, log, timeouts, limits, admin, watch, tls, listeners, backends"
 #define WORKERS_RANGE "expected \"auto\" or an integer from 1 to 1024"
 
 /* Not const: cmocka hands each entry to its test as mutable state. */
