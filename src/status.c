@@ -6,6 +6,7 @@
 #include "autoconf.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -214,94 +215,134 @@ hstr(struct evbuffer *o, const char *s)
     }
 }
 
+/* On a phone each row becomes a card of "label value" lines (the labels
+ * come from data-label), so nothing needs scrolling sideways. */
 static const char page_head[] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<title>tlsterm status</title>\n<style>\n"
     "body{font-family:system-ui,sans-serif;margin:1em;color:#222}\n"
     "table{border-collapse:collapse;margin-bottom:1.5em;width:100%}\n"
-    "th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;font-size:.9em}\n"
+    "th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;font-size:.9em;"
+    "overflow-wrap:anywhere}\n"
     "th{background:#eee}td.n{text-align:right}\n"
     ".up{background:#cfc}.down{background:#fcc}.warn{background:#ffc}\n"
-    "div.scroll{overflow-x:auto}\n</style></head><body>\n<h1>tlsterm</h1>\n";
+    "@media (max-width:600px){table,tbody,tr,td{display:block}tr.head{display:none}\n"
+    "tr{border:1px solid #ccc;margin-bottom:.6em}td{border:none;padding:.2em .5em}\n"
+    "td.n{text-align:left}td::before{content:attr(data-label) \": \";font-weight:bold}}\n"
+    "</style></head><body>\n<h1>tlsterm</h1>\n";
+
+static void
+table_open(struct evbuffer *o, const char *title, const char *id, const char *const *cols)
+{
+    evbuffer_add_printf(o, "<h2>%s</h2><table id=\"%s\"><tr class=\"head\">", title, id);
+    for (; *cols != NULL; cols++)
+        evbuffer_add_printf(o, "<th>%s</th>", *cols);
+    evbuffer_add_printf(o, "</tr>\n");
+}
+
+/* One cell: text escaped; cls may be NULL. */
+static void
+cell(struct evbuffer *o, const char *label, const char *cls, const char *text)
+{
+    evbuffer_add_printf(o, "<td data-label=\"%s\"%s%s%s>", label, cls ? " class=\"" : "",
+                        cls ? cls : "", cls ? "\"" : "");
+    hstr(o, text);
+    evbuffer_add_printf(o, "</td>");
+}
+
+static void
+cell_num(struct evbuffer *o, const char *label, uint64_t v)
+{
+    evbuffer_add_printf(o, "<td data-label=\"%s\" class=\"n\">%" PRIu64 "</td>", label, v);
+}
 
 static void
 html_listeners(struct evbuffer *o, const struct status *st)
 {
+    static const char *const cols[] = { "name", "address", "backend", "open", "accepted",
+                                        "handshakes", "failed", NULL };
     const struct config *cfg = st->g->cfg;
 
-    evbuffer_add_printf(o, "<h2>Listeners</h2><div class=\"scroll\"><table id=\"listeners\">"
-                        "<tr><th>name</th><th>address</th><th>backend</th><th>open</th>"
-                        "<th>accepted</th><th>handshakes</th><th>failed</th></tr>\n");
+    table_open(o, "Listeners", "listeners", cols);
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct config_listener *lc = &cfg->listeners[i];
         struct metrics_sums s = { 0 };
+        char addrs[512] = "";
+        size_t off = 0;
         metrics_sum_listener(&st->srv->metrics, st->g->mslot_l[i], &s);
-        evbuffer_add_printf(o, "<tr><td>");
-        hstr(o, lc->name);
-        evbuffer_add_printf(o, "</td><td>");
-        for (size_t j = 0; j < lc->n_listen; j++) {
-            evbuffer_add_printf(o, "%s", j ? " " : "");
-            hstr(o, lc->listen[j].text);
-        }
-        evbuffer_add_printf(o, "</td><td>");
-        hstr(o, lc->redirect_to_https ? "(redirect to https)" : lc->backend_name);
-        evbuffer_add_printf(o, "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-                            "</td><td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-                            "</td></tr>\n", s.accepted - s.closed, s.accepted, s.hs_ok,
-                            s.hs_failed);
+        for (size_t j = 0; j < lc->n_listen && off < sizeof(addrs); j++)
+            off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", j ? " " : "",
+                                    lc->listen[j].text);
+        evbuffer_add_printf(o, "<tr>");
+        cell(o, cols[0], NULL, lc->name);
+        cell(o, cols[1], NULL, addrs);
+        cell(o, cols[2], NULL, lc->redirect_to_https ? "(redirect to https)" : lc->backend_name);
+        cell_num(o, cols[3], s.accepted - s.closed);
+        cell_num(o, cols[4], s.accepted);
+        cell_num(o, cols[5], s.hs_ok);
+        cell_num(o, cols[6], s.hs_failed);
+        evbuffer_add_printf(o, "</tr>\n");
     }
-    evbuffer_add_printf(o, "</table></div>\n");
+    evbuffer_add_printf(o, "</table>\n");
 }
 
 static void
 html_servers(struct evbuffer *o, const struct status *st)
 {
+    static const char *const cols[] = { "backend", "server", "state", "active", "connects",
+                                        "failed", NULL };
     const struct config *cfg = st->g->cfg;
 
-    evbuffer_add_printf(o, "<h2>Servers</h2><div class=\"scroll\"><table id=\"servers\">"
-                        "<tr><th>backend</th><th>server</th><th>state</th><th>active</th>"
-                        "<th>connects</th><th>failed</th></tr>\n");
+    table_open(o, "Servers", "servers", cols);
     for (size_t b = 0; b < cfg->n_backends; b++) {
         const struct config_backend *be = &cfg->backends[b];
         for (size_t i = 0; i < be->n_servers; i++) {
             uint64_t con, fail;
             bool up = pool_server_up(&st->g->pool, be, i, st->now_ms);
             metrics_sum_server(&st->srv->metrics, st->g->mslot_s[be->first + i], &con, &fail);
-            evbuffer_add_printf(o, "<tr><td>");
-            hstr(o, be->name);
-            evbuffer_add_printf(o, "</td><td>");
-            hstr(o, be->servers[i].text);
-            evbuffer_add_printf(o, "</td><td class=\"%s\">%s</td><td class=\"n\">%u</td>"
-                                "<td class=\"n\">%" PRIu64 "</td><td class=\"n\">%" PRIu64
-                                "</td></tr>\n", up ? "up" : "down", up ? "UP" : "DOWN",
-                                atomic_load(&st->g->pool.servers[be->first + i].active), con,
-                                fail);
+            evbuffer_add_printf(o, "<tr>");
+            cell(o, cols[0], NULL, be->name);
+            cell(o, cols[1], NULL, be->servers[i].text);
+            cell(o, cols[2], up ? "up" : "down", up ? "UP" : "DOWN");
+            cell_num(o, cols[3], atomic_load(&st->g->pool.servers[be->first + i].active));
+            cell_num(o, cols[4], con);
+            cell_num(o, cols[5], fail);
+            evbuffer_add_printf(o, "</tr>\n");
         }
     }
-    evbuffer_add_printf(o, "</table></div>\n");
+    evbuffer_add_printf(o, "</table>\n");
 }
 
 static void
 html_certs(struct evbuffer *o, const struct status *st)
 {
-    evbuffer_add_printf(o, "<h2>Certificates</h2><div class=\"scroll\"><table id=\"certificates\">"
-                        "<tr><th>listener</th><th>names</th><th>serial</th><th>expires</th>"
-                        "<th>days left</th></tr>\n");
+    static const char *const cols[] = { "listener", "names", "days left", "expires", "serial",
+                                        NULL };
+
+    table_open(o, "Certificates", "certificates", cols);
     for (size_t i = 0; i < st->n_certs; i++) {
         const struct tls_cert_info *ci = &st->certs[i];
         double days = difftime(ci->not_after, st->now) / 86400.0;
-        char when[32];
+        char when[32], left[32], names[sizeof(ci->names) * 2];
+        size_t k = 0;
+        for (const char *p = ci->names; *p && k + 2 < sizeof(names); p++) {
+            names[k++] = *p;
+            if (*p == ',')
+                names[k++] = ' ';       /* so a long list wraps */
+        }
+        names[k] = '\0';
         utc(when, sizeof(when), ci->not_after);
-        evbuffer_add_printf(o, "<tr><td>");
-        hstr(o, st->g->cfg->listeners[ci->lidx].name);
-        evbuffer_add_printf(o, "</td><td>");
-        hstr(o, ci->names);
-        evbuffer_add_printf(o, "</td><td>%s</td><td>%s</td><td class=\"n%s\">%.1f</td></tr>\n",
-                            ci->serial, when, days < 0 ? " down" : days < 14 ? " warn" : "",
-                            days);
+        snprintf(left, sizeof(left), "%.1f", days);
+        evbuffer_add_printf(o, "<tr>");
+        cell(o, cols[0], NULL, st->g->cfg->listeners[ci->lidx].name);
+        cell(o, cols[1], NULL, names);
+        cell(o, cols[2], days < 0 ? "n down" : days < 14 ? "n warn" : "n", left);
+        cell(o, cols[3], NULL, when);
+        cell(o, cols[4], NULL, ci->serial);
+        evbuffer_add_printf(o, "</tr>\n");
     }
-    evbuffer_add_printf(o, "</table></div>\n");
+    evbuffer_add_printf(o, "</table>\n");
 }
 
 void
