@@ -433,12 +433,17 @@ tls_sni_build(struct tls_listener *l, const struct config *cfg, struct config_er
     for (size_t i = 0; i < l->n_certs; i++) {
         for (size_t j = 0; j < l->certs[i].n_names; j++) {
             int rc = sni_table_add(l->sni, l->certs[i].names[j], (unsigned)i);
-            if (rc < 0)
+            if (rc == SNI_ADD_NOMEM)
                 return -1;
-            if (rc > 0)
+            if (rc == SNI_ADD_FULL)
                 config_errors_add(errs, cfg->path, l->lc->certs[i].pos, "name %s has more "
                                   "than %d certificates", l->certs[i].names[j],
                                   SNI_MAX_CERTS_PER_NAME);
+            else if (rc == SNI_ADD_BAD_NAME)
+                config_errors_add(errs, cfg->path, l->lc->certs[i].pos, "certificate %s: DNS "
+                                  "name \"%.300s\" cannot be matched against SNI (empty, a "
+                                  "bare \"*.\", or longer than 255 bytes)",
+                                  l->lc->certs[i].cert_file, l->certs[i].names[j]);
         }
     }
     return 0;

@@ -318,14 +318,19 @@ cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
     return 0;
 }
 
+/* -1 without memory, -2 for a DNS name with a NUL byte (a name that
+ * would match something else once cut at the NUL: refused, not cut). */
 static int
 cert_collect_names(struct tls_cert *c)
 {
     for (const mbedtls_x509_sequence *s = &c->crt.subject_alt_names; s && s->buf.p; s = s->next)
         if ((s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME &&
-            (s->buf.tag & MBEDTLS_ASN1_CONTEXT_SPECIFIC) &&
-            cert_add_name(c, s->buf.p, s->buf.len) != 0)
-            return -1;
+            (s->buf.tag & MBEDTLS_ASN1_CONTEXT_SPECIFIC)) {
+            if (memchr(s->buf.p, 0, s->buf.len) != NULL)
+                return -2;
+            if (cert_add_name(c, s->buf.p, s->buf.len) != 0)
+                return -1;
+        }
     if (c->n_names > 0)
         return 0;
     for (const mbedtls_x509_name *n = &c->crt.subject; n && n->oid.p; n = n->next)
@@ -389,10 +394,13 @@ cert_load_files(struct tls_cert *c, const struct config *cfg, const struct confi
         cert_err(errs, cfg, cc, "cannot use private key", cc->key_file, ret);
         return -1;
     }
-    if (cert_collect_names(c) != 0) {
+    if ((ret = cert_collect_names(c)) == -2)
+        config_errors_add(errs, cfg->path, cc->pos, "certificate %s has a DNS name with a NUL "
+                          "byte in it; refused", cc->cert_file);
+    else if (ret != 0)
         config_errors_add(errs, cfg->path, cc->pos, "out of memory");
+    if (ret != 0)
         return -1;
-    }
     return 0;
 }
 

@@ -124,21 +124,21 @@ sni_table_add(struct sni_table *t, const char *name, unsigned idx)
     size_t len = sni_lower(key, wild ? name + 2 : name, strlen(wild ? name + 2 : name));
     struct sni_entry *e;
 
-    if (len == 0)
-        return 1;
+    if (len == 0)               /* sni_lower() said empty or too long */
+        return SNI_ADD_BAD_NAME;
     if ((h->used + 1) * 4 > h->cap * 3 && hash_grow(h) != 0)
-        return -1;
+        return SNI_ADD_NOMEM;
     e = hash_slot(h, key, len);
     if (e->key == NULL) {
         if ((e->key = strdup(key)) == NULL)
-            return -1;
+            return SNI_ADD_NOMEM;
         h->used++;
     }
     for (unsigned i = 0; i < e->n; i++)
         if (e->idx[i] == idx)
             return 0;           /* a certificate listing a name twice */
     if (e->n == SNI_MAX_CERTS_PER_NAME)
-        return 1;
+        return SNI_ADD_FULL;
     e->idx[e->n++] = idx;
     return 0;
 }

@@ -22,8 +22,13 @@ struct sni_table;
 
 struct sni_table *sni_table_new(void);
 void sni_table_free(struct sni_table *t);
-/* name is "host.example" or "*.example"; returns -1 when out of memory, 1
- * when the name already has SNI_MAX_CERTS_PER_NAME certificates. */
+/* What sni_table_add() says besides 0 (added). */
+enum sni_add {
+    SNI_ADD_NOMEM = -1,
+    SNI_ADD_FULL = 1,           /* the name has SNI_MAX_CERTS_PER_NAME certificates */
+    SNI_ADD_BAD_NAME = 2,       /* empty, a bare "*.", or longer than 255 bytes */
+};
+/* name is "host.example" or "*.example"; 0 or an enum sni_add. */
 int sni_table_add(struct sni_table *t, const char *name, unsigned idx);
 /* Exact match first, then "*." + the name minus its first label.  Case
  * does not matter.  NULL when nothing matches. */

@@ -233,3 +233,19 @@ def test_unknown_top_level_key_still_refused(tmp_path, certs):
     p = write(tmp_path, good_config(certs) + "defaults: {a: 1}\n")
     errs = errors_of(check(p), p)
     assert len(errs) == 1 and 'unknown key "defaults"' in errs[0], errs
+
+
+def test_unmatchable_san_name_is_named(tmp_path, certs):
+    """Regression (issue 18's fuzzing): a certificate whose DNS name is a
+    bare "*." was refused with "name *. has more than 4 certificates"."""
+    key, cert = str(tmp_path / "k.pem"), str(tmp_path / "c.pem")
+    r = h.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=x",
+               "-addext", "subjectAltName=DNS:*.,DNS:ok.example"], timeout=h.T(30))
+    assert r.returncode == 0, r.stderr
+    p = write(tmp_path, good_config(certs, cert=cert, key=key))
+    r = check(p)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert 'DNS name "*." cannot be matched against SNI' in err, err
+    assert "more than" not in err, err

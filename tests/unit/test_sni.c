@@ -87,6 +87,24 @@ test_rsa_and_ecdsa_for_one_name(void **state)
     sni_table_free(t);
 }
 
+/* Regression (issue 18's fuzzing): these were reported as "more than 4
+ * certificates". */
+static void
+test_unusable_names_say_so(void **state)
+{
+    struct sni_table *t = sni_table_new();
+    char long_name[300];
+
+    (void)state;
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(sni_table_add(t, "", 0), SNI_ADD_BAD_NAME);
+    assert_int_equal(sni_table_add(t, "*.", 0), SNI_ADD_BAD_NAME);
+    assert_int_equal(sni_table_add(t, long_name, 0), SNI_ADD_BAD_NAME);
+    assert_int_equal(sni_table_size(t), 0);
+    sni_table_free(t);
+}
+
 static void
 test_thousand_names(void **state)
 {
@@ -129,6 +147,7 @@ main(void)
         cmocka_unit_test(test_case_insensitive),
         cmocka_unit_test(test_rsa_and_ecdsa_for_one_name),
         cmocka_unit_test(test_thousand_names),
+        cmocka_unit_test(test_unusable_names_say_so),
         cmocka_unit_test(test_route_match),
     };
 
