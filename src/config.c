@@ -848,6 +848,21 @@ static const struct key_spec log_keys[] = {
     { NULL, NULL, 0, NULL, false },
 };
 
+/* Tickets carry whole seconds: 1ms would have become 0 s, every ticket
+ * expired at once. */
+static void
+on_ticket_lifetime(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
+{
+    uint64_t *ms = (uint64_t *)((char *)obj + k->off), before = *ms;
+
+    on_timeout(c, k, v, obj);
+    if (*ms != before && *ms < 1000) {
+        cerr(c, v, "invalid lifetime \"%s\": must be at least 1s (tickets count whole "
+             "seconds)", node_text(v));
+        *ms = before;
+    }
+}
+
 static const struct key_spec watch_keys[] = {
     { "enabled", on_bool, offsetof(struct config, watch.enabled), NULL, false },
     { "debounce", on_timeout, offsetof(struct config, watch.debounce_ms), NULL, false },
@@ -871,7 +886,8 @@ static const struct key_spec ticket_keys[] = {
     { "enabled", on_bool, offsetof(struct config, tls.tickets.enabled), NULL, false },
     { "key_file", on_path, offsetof(struct config, tls.tickets.key_file), NULL, false },
     { "rotate", on_timeout, offsetof(struct config, tls.tickets.rotate_ms), NULL, false },
-    { "lifetime", on_timeout, offsetof(struct config, tls.tickets.lifetime_ms), NULL, false },
+    { "lifetime", on_ticket_lifetime, offsetof(struct config, tls.tickets.lifetime_ms), NULL,
+      false },
     { NULL, NULL, 0, NULL, false },
 };
 

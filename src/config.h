@@ -133,7 +133,7 @@ struct config_tls {
         bool enabled;           /* default true */
         char *key_file;         /* NULL: random keys, rotated in-process */
         uint64_t rotate_ms;     /* default 12h */
-        uint64_t lifetime_ms;   /* ticket validity, default 2 x rotate */
+        uint64_t lifetime_ms;   /* ticket validity, at least 1s; default: rotate */
     } tickets;
     struct {
         unsigned size;          /* entries; 0 disables; default 20000 */

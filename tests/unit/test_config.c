@@ -273,6 +273,26 @@ test_alias(void **state)
     config_free(cfg);
 }
 
+static void
+test_admin_watch_notice(void **state)
+{
+    struct config *cfg = load_ok("admin_remote_allowed");
+
+    (void)state;
+    assert_true(cfg->admin.enabled);
+    assert_true(cfg->admin.allow_remote);
+    assert_string_equal(cfg->admin.listen.text, "[::]:9443");
+    assert_false(cfg->watch.enabled);
+    assert_int_equal(cfg->watch.debounce_ms, 2000);
+    assert_int_equal(cfg->timeouts.drain_notice_ms, 0);
+    config_free(cfg);
+    cfg = load_ok("alias_ok");          /* the defaults */
+    assert_false(cfg->admin.enabled);
+    assert_true(cfg->watch.enabled);
+    assert_int_equal(cfg->watch.debounce_ms, 1000);
+    config_free(cfg);
+}
+
 /* Relative config paths: certificates resolve against the file's own
  * directory, made absolute with the current directory. */
 static void
@@ -333,6 +353,14 @@ static struct bad bad_configs[] = {
     { "duplicate_key", { "2:1: duplicate key \"workers\" (first at line 1)" } },
     { "bad_duration", { "1:18: invalid idle \"10x\": unknown unit (use ms, s, m, h or d)" } },
     { "zero_timeout", { "2:14: invalid handshake \"0s\": must be greater than 0" } },
+    { "ticket_lifetime_ms", { "2:23: invalid lifetime \"1ms\": must be at least 1s (tickets "
+                              "count whole seconds)" } },
+    { "admin_remote", { "2:11: admin.listen \"0.0.0.0:9443\" is not a loopback address: the "
+                        "admin listener has no authentication; set admin.allow_remote: true "
+                        "to serve it there anyway" } },
+    { "admin_unix_relative", { "2:11: invalid admin.listen \"unix:run/admin.sock\": the "
+                               "socket's path must be absolute (unix:/run/tlsterm/admin.sock)" } },
+    { "admin_no_listen", { "2:3: admin is missing required key \"listen\"" } },
     { "huge_timeout", { "2:9: invalid idle \"31d\": must be at most 30d" } },
     { "timeouts_not_map", { "1:11: \"timeouts\" must be a mapping" } },
     { "bad_size", { "1:23: invalid buffer_size \"16q\": unknown suffix (use k, m or g)" } },
@@ -586,6 +614,7 @@ main(void)
         cmocka_unit_test(test_unresolvable_backend),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_errors_accumulate),
+        cmocka_unit_test(test_admin_watch_notice),
     };
     struct CMUnitTest tests[ARRAY_LEN(fixed) + ARRAY_LEN(bad_configs)];
     size_t n = 0;
