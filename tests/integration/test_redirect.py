@@ -58,7 +58,18 @@ def test_curl_follows_to_the_tls_listener(certs, http_backend, tlsterm):
 
 @pytest.mark.parametrize("request_bytes,status", [
     (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),                     # no Host
-    (b"GET / HTTP/1.1\r\nHost: evil.example\r\nx\r\n\r\n", None),
+    # a header line without a colon is malformed (RFC 9112 5.1); http-parser
+    # refuses it, where the old hand-written parser let it pass
+    (b"GET / HTTP/1.1\r\nHost: evil.example\r\nx\r\n\r\n", "400 Bad Request"),
+    (b"GET / HTTP/1.1\r\nHost: good.example\r\n\r\n", None),
+    # issue 18's fuzzing found these accepted or mangled by the sscanf parser:
+    (b"GET /x JUNK\r\nHost: a\r\n\r\n", "400 Bad Request"),            # no HTTP/1.x
+    (b"GET\r\n/evil HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),  # CRLF as a space
+    (b"GET /" + b"q" * 2100 + b" HTTP/1.1\r\nHost: a\r\n\r\n", "414 URI Too Long"),
+    (b"GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),   # control byte
+    (b"GET / HTTP/1.1\r\n\r\nHost: a\r\n\r\n", "400 Bad Request"),     # Host after the head
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "400 Bad Request"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400 Bad Request"),
     (b"GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),  # absolute form
     (b"GET / HTTP/1.1\r\nHost: a b\"c\r\n\r\n", "400 Bad Request"),     # odd host
     (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", "431 Request Header"),
