@@ -16,6 +16,9 @@
 #      (src/mbedtls/build.sh from Debian 13's source package, cached by the
 #      hash of source and configuration: tests/tuned.sh), gcc: make check,
 #      all of it, TLS 1.3 included (also only from the outer run).
+#   7. every fuzz target under libFuzzer + ASan + UBSan for FUZZ_SECONDS
+#      each, 30 s by default (tests/fuzz/libfuzzer.sh; also only from the
+#      outer run).
 # Each build lives in its own directory under build/.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,7 +58,7 @@ count_tests() {
 }
 
 # Debian 13 and the package (steps 4, 5) only from the outermost run
-if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=6; fi
+if [ -n "${TLSTERM_CI_INNER:-}" ]; then steps=3; else steps=7; fi
 step() {
     echo "===== $*"
 }
@@ -131,6 +134,18 @@ if [ "$steps" -ge 6 ]; then
         status=1
     fi
     echo "run-all: tuned mbedTLS step took $(($(date +%s) - start)) s"
+fi
+
+if [ "$steps" -ge 7 ]; then
+    step "7/$steps libFuzzer + ASan + UBSan: every fuzz target for ${FUZZ_SECONDS:-30} s"
+    start=$(date +%s)
+    # one pass or fail per target, as the fuzz lines say
+    if FUZZ_SECONDS=${FUZZ_SECONDS:-30} sh "$top/tests/fuzz/libfuzzer.sh" build/fuzz \
+            >build/fuzz.out 2>&1; then :; else status=1; fi
+    grep '^fuzz ' build/fuzz.out || tail -20 build/fuzz.out
+    awk '/^fuzz .*: ok$/ { print "pass", 1 } /^fuzz .*FINDING/ { print "fail", 1 }' \
+        build/fuzz.out >>build/counts
+    echo "run-all: libFuzzer step took $(($(date +%s) - start)) s"
 fi
 
 passed=$(awk '$1 == "pass" { n += $2 } END { print n + 0 }' build/counts)

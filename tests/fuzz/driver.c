@@ -91,7 +91,7 @@ int
 main(int argc, char **argv)
 {
     unsigned rnd = 20261205;
-    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 200000, files = run_corpus();
+    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : fuzz_iterations, files = run_corpus();
     static uint8_t buf[FUZZ_MAX_INPUT];
 
     for (size_t i = 0; i < fuzz_n_seeds; i++)

@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 extern const char fuzz_name[];
 extern const struct fuzz_seed fuzz_seeds[];
 extern const size_t fuzz_n_seeds;
+extern const long fuzz_iterations;     /* mutated inputs per make check run */
 #endif
 
 #endif

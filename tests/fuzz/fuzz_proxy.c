@@ -62,4 +62,5 @@ const struct fuzz_seed fuzz_seeds[] = {
               "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02\xdc\x04\x01\xbb\x01\x00\x02h2"),
 };
 const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
+const long fuzz_iterations = 200000;
 #endif

@@ -69,4 +69,5 @@ const struct fuzz_seed fuzz_seeds[] = {
     FUZZ_SEED("POST /form HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nContent-Length: 3\r\n\r\nabc"),
 };
 const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
+const long fuzz_iterations = 200000;
 #endif

@@ -78,4 +78,5 @@ const struct fuzz_seed fuzz_seeds[] = {
     FUZZ_SEED("shop.example\nshop.example\nshop.example\nshop.example\nshop.example\n?shop.example"),
 };
 const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
+const long fuzz_iterations = 100000;
 #endif
