@@ -232,8 +232,8 @@ ticket_age_ok(mbedtls_ssl_session *session, uint32_t lifetime_s)
     return true;
 }
 
-static int
-ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+int
+tls_tickets_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
     struct tls_ticket_user *u = p_ticket;
     struct ticket_key k;
@@ -308,7 +308,30 @@ tls_tickets_free(struct tls_tickets *r)
 void
 tls_tickets_conf(mbedtls_ssl_config *conf, struct tls_ticket_user *u)
 {
-    mbedtls_ssl_conf_session_tickets_cb(conf, ticket_write, ticket_parse, u);
+    mbedtls_ssl_conf_session_tickets_cb(conf, ticket_write, tls_tickets_parse, u);
+}
+
+int
+tls_tickets_seal(struct tls_ticket_user *u, const unsigned char *plain, size_t len,
+                 unsigned char *out, size_t cap, size_t *olen)
+{
+    struct ticket_key k;
+    int ret;
+
+    if (cap < TICKET_HEAD + TICKET_TAG_LEN || len > cap - TICKET_HEAD - TICKET_TAG_LEN)
+        return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+    pthread_rwlock_rdlock(&u->ring->lock);
+    k = u->ring->keys[0];
+    pthread_rwlock_unlock(&u->ring->lock);
+    memcpy(out, k.name, TICKET_NAME_LEN);
+    memcpy(out + TICKET_HEAD, plain, len);
+    ret = mbedtls_ctr_drbg_random(u->drbg, out + TICKET_NAME_LEN, TICKET_IV_LEN);
+    if (ret == 0)
+        ret = ticket_seal(&k, out + TICKET_NAME_LEN, out + TICKET_HEAD, len,
+                          out + TICKET_HEAD + len, 0);
+    mbedtls_platform_zeroize(&k, sizeof(k));
+    *olen = TICKET_HEAD + len + TICKET_TAG_LEN;
+    return ret;
 }
 
 size_t

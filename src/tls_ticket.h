@@ -28,5 +28,13 @@ struct tls_tickets *tls_tickets_new(const struct config *cfg, struct config_erro
 void tls_tickets_free(struct tls_tickets *ring);
 void tls_tickets_conf(mbedtls_ssl_config *conf, struct tls_ticket_user *u);
 size_t tls_tickets_key_count(struct tls_tickets *ring);
+/* mbedTLS's ticket parse callback (p_ticket: a struct tls_ticket_user). */
+int tls_tickets_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf,
+                      size_t len);
+/* Seals len bytes as a ticket under the key in use: the fuzz target's way
+ * past the AEAD to what a ticket's plaintext reaches (the session parser,
+ * the age check), which a client can only reach with a key it stole. */
+int tls_tickets_seal(struct tls_ticket_user *u, const unsigned char *plain, size_t len,
+                     unsigned char *out, size_t cap, size_t *olen);
 
 #endif

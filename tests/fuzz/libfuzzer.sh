@@ -27,13 +27,16 @@ sources() {
         config) echo "src/config.c src/config_admin.c src/config_backend.c src/config_limits.c \
             src/config_listener.c src/config_merge.c src/config_parse.c src/files.c src/log.c \
             src/tls_names.c -lyaml -lmbedtls -lmbedcrypto" ;;
+        ticket) echo "src/tls_ticket.c src/config.c src/config_admin.c src/config_backend.c \
+            src/config_limits.c src/config_listener.c src/config_merge.c src/config_parse.c \
+            src/files.c src/log.c src/tls_names.c -lyaml -lmbedtls -lmbedx509 -lmbedcrypto" ;;
         http_fwd) echo "src/http_fwd.c -lhttp_parser" ;;
         tls_hello) echo "src/tls_hello.c" ;;
         *) return 1 ;;
     esac
 }
 
-targets=${*:-"redirect proxy sni config http_fwd tls_hello"}
+targets=${*:-"redirect proxy sni config ticket http_fwd tls_hello"}
 status=0
 for t in $targets; do
     src=$(sources "$t")
