@@ -79,9 +79,8 @@ step "2/$steps clang, without libsystemd: build with -Werror, systemd protocol t
 mkdir -p build/clang && cd build/clang
 "$top/configure" -q CC=clang --without-systemd
 if ! make -s -j"$jobs" all; then status=1; fi
-make -s -j"$jobs" tests/unit/test_config tests/unit/test_parse tests/unit/test_sni \
-    tests/unit/test_proxy_proto tests/unit/test_http_fwd tests/unit/test_tls_hello tests/unit/test_addr_limit \
-    tests/fuzz/fuzz_http_fwd tests/fuzz/fuzz_tls_hello || status=1
+# every unit test and fuzz target compiles with clang too (built, not run)
+make -s -j"$jobs" check TESTS= || status=1
 # the notify / socket-activation wire protocol spoken without libsystemd
 if ! TLSTERM_BIN="$PWD/src/tlsterm" TLSTERM_SRCDIR="$top" PYTEST_ARGS="-k test_systemd" \
      sh "$top/tests/integration/run-pytest.sh" >systemd-tests.log 2>&1; then status=1; fi
