@@ -546,3 +546,90 @@ def test_socket_activation_rejects_a_non_listening_socket(tmp_path, certs, kind)
     assert r.returncode == 1, err
     assert "socket activation: fd 3 is not a listening TCP socket" in err
     assert " ready: " not in err
+
+
+# ---------------------------------------------------------------- STATUS= (issue 16)
+
+STATUS_RE = re.compile(r"^STATUS=(serving|draining): (\d+) open connections, (\d+) accepted, "
+                       r"(\d+) HTTP requests$")
+
+
+def status_msgs(ns):
+    """[(receive time, (state, open, accepted, requests))] of every STATUS=
+    line the daemon sent (a datagram may hold several assignments); a
+    STATUS= line in any other shape fails the test."""
+    out = []
+    with ns._lock:
+        # NotifySocket may keep STATUS= datagrams apart (ns.statuses)
+        msgs = sorted(ns.msgs + getattr(ns, "statuses", []), key=lambda m: m["t"])
+    for m in msgs:
+        for line in m["state"].split("\n"):
+            if line.startswith("STATUS="):
+                s = STATUS_RE.match(line)
+                assert s, "STATUS= line not as documented: %r" % line
+                out.append((m["t"], (s.group(1),) + tuple(int(x) for x in s.groups()[1:])))
+    return out
+
+
+def wait_status(ns, want, after, what):
+    """Waits (at most one 5 s period and a margin) for a STATUS= line
+    received after `after` that says `want`."""
+    return h.wait_until(lambda: [s for t, s in status_msgs(ns) if t > after and s == want],
+                        h.T(5) + 2, "%s: STATUS= %r; got %r" % (what, want, status_msgs(ns)))
+
+
+def test_notify_status_line(certs, http_backend, tlsterm, notify_socket):
+    """STATUS= (what `systemctl status` shows) at start and refreshed every
+    5 s with the open connections, the connections accepted and the HTTP
+    requests seen (on forwarded_headers backends)."""
+    ns = notify_socket()
+    cfg = h.one_listener(http_backend.port)
+    cfg["backends"]["app"]["forwarded_headers"] = True
+    d = tlsterm(cfg, wrapper=["env", "NOTIFY_SOCKET=" + ns.env])
+    probes = len(d.probe_ports)
+    h.wait_until(lambda: status_msgs(ns), h.T(2), "a STATUS= line at start: %r" % ns.states())
+    ready = [m["t"] for m in ns.msgs if "READY=1" in m["state"].split("\n")]
+    assert ready, ns.states()
+    t0, first = status_msgs(ns)[0]
+    assert abs(t0 - ready[0]) < h.T(1), "STATUS= %.2fs from READY=1" % (t0 - ready[0])
+    assert first[0] == "serving" and first[3] == 0 and first[2] <= probes, first
+    assert {m["pid"] for m in ns.msgs} == {d.pid}
+
+    # 2 connections, 4 requests; then one held open with a fifth
+    s = h.tls_connect(d.addr(), certs.rsa_cert)
+    try:
+        for _ in range(3):
+            assert h.http11_exchange(s) == h.BODY
+    finally:
+        s.close()
+    assert h.https_get(d.addr(), certs.rsa_cert)[:2] == (200, h.BODY)
+    d.wait_close(listener="https", count=2)
+    held = h.tls_connect(d.addr(), certs.rsa_cert)
+    try:
+        assert h.http11_exchange(held) == h.BODY
+        after = time.time()
+        wait_status(ns, ("serving", 1, 3 + probes, 5), after, "the refresh with a connection open")
+    finally:
+        held.close()
+    d.wait_close(listener="https", count=3)
+    wait_status(ns, ("serving", 0, 3 + probes, 5), time.time(), "the refresh after it closed")
+
+
+def test_notify_status_while_draining(certs, http_backend, tlsterm, notify_socket):
+    ns = notify_socket()
+    d = tlsterm(drain_cfg(http_backend.port), wrapper=["env", "NOTIFY_SOCKET=" + ns.env])
+    probes = len(d.probe_ports)
+    c = h.MemTLS(d.addr(), certs.rsa_cert)
+    try:
+        c.handshake()
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
+        after = time.time()
+        d.send_signal(signal.SIGTERM)
+        h.wait_until(lambda: ns.count("STOPPING=1"), h.T(5), "STOPPING=1")
+        wait_status(ns, ("draining", 1, 1 + probes, 0), after, "the drain")
+        assert c.get().startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        c.close()
+    d.expect_open_at_stop = 1
+    problems = d.stop(send=False)
+    assert not problems, problems
