@@ -63,6 +63,8 @@ struct admin_client {
     bool in_value;
     bool wants_html;
     bool answered;
+    char line[64];                  /* the request line's start, for its version */
+    size_t line_len;
 };
 
 /* ---- one client ---------------------------------------------------- */
@@ -121,6 +123,22 @@ path_is(const char *url, const char *path)
     return strncmp(url, path, n) == 0 && (url[n] == '\0' || url[n] == '?');
 }
 
+/* Debian's http-parser is built lenient and takes "HTTX/1.1"; the
+ * request line must really end in HTTP/1.0 or HTTP/1.1. */
+static bool
+version_ok(const struct admin_client *c)
+{
+    const char *end = memchr(c->line, '\n', c->line_len);
+    size_t n = end != NULL ? (size_t)(end - c->line) : 0;
+
+    if (n > 0 && c->line[n - 1] == '\r')
+        n--;
+    if (end == NULL)                /* a line longer than we keep: the URL's */
+        return c->p.http_major == 1 && c->p.http_minor <= 1;
+    return n >= 9 && (memcmp(c->line + n - 9, " HTTP/1.0", 9) == 0 ||
+                      memcmp(c->line + n - 9, " HTTP/1.1", 9) == 0);
+}
+
 static void
 route(struct admin_client *c)
 {
@@ -128,7 +146,9 @@ route(struct admin_client *c)
     struct evbuffer *b = evbuffer_new();
     const char *url = c->url;
 
-    if (b == NULL || c->url_long) {
+    if (!version_ok(c)) {
+        answer_text(c, 400, "Bad Request", "HTTP/1.0 or HTTP/1.1 only\n", NULL);
+    } else if (b == NULL || c->url_long) {
         answer_text(c, c->url_long ? 414 : 500, c->url_long ? "URI Too Long" : "Error",
                     "no\n", NULL);
     } else if (c->p.method != HTTP_GET && c->p.method != HTTP_HEAD) {
@@ -226,14 +246,20 @@ client_read(struct bufferevent *bev, void *arg)
     char buf[1024];
     int n;
 
+    /* never more than ADMIN_HEAD_MAX bytes to the parser: a head that has
+     * not ended by then is too long, however the reads fall */
     while (!c->answered && (n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
-        size_t done = http_parser_execute(&c->p, &settings, buf, (size_t)n);
-        c->head += (size_t)n;
+        for (int i = 0; i < n && c->line_len < sizeof(c->line) - 1 &&
+                        (c->line_len == 0 || c->line[c->line_len - 1] != '\n'); i++)
+            c->line[c->line_len++] = buf[i];
+        size_t feed = (size_t)n < ADMIN_HEAD_MAX - c->head ? (size_t)n : ADMIN_HEAD_MAX - c->head;
+        size_t done = http_parser_execute(&c->p, &settings, buf, feed);
+        c->head += feed;
         if (c->answered)
             break;
-        if (HTTP_PARSER_ERRNO(&c->p) != HPE_OK || done != (size_t)n)
+        if (HTTP_PARSER_ERRNO(&c->p) != HPE_OK || done != feed)
             answer_text(c, 400, "Bad Request", "malformed request\n", NULL);
-        else if (c->head > ADMIN_HEAD_MAX)
+        else if (c->head == ADMIN_HEAD_MAX)
             answer_text(c, 431, "Request Header Fields Too Large", "request head over 8 KiB\n",
                         NULL);
     }

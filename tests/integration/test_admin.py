@@ -338,7 +338,7 @@ def test_healthz_metrics_and_status(certs, http_backend, tlsterm):
 def test_start_line_names_the_admin_listener(tmp_path, certs, http_backend, tlsterm, kind):
     listen = None if kind == "tcp" else "unix:" + os.path.join(short_dir(tmp_path), "admin.sock")
     d = tlsterm(admin_config(h.one_listener(http_backend.port), listen=listen))
-    want = "admin listener on %s (metrics, healthz, status)" % d.cfg["admin"]["listen"]
+    want = "admin listener on %s (/metrics, /healthz, /status)" % d.cfg["admin"]["listen"]
     lines = [l for l in d.log_lines() if " admin listener on " in l]
     assert len(lines) == 1 and lines[0].split(" ", 1)[1] == "info " + want, lines
 
@@ -502,7 +502,9 @@ def test_check_config_admin_needs_listen(tmp_path, certs):
     path = str(tmp_path / "tlsterm.yaml")
     rc, out, err = h.check_config(path, checked_cfg(certs, {"allow_remote": False}))
     assert rc == 1, (rc, out, err)
-    assert re.search(r"^%s:\d+:\d+: admin: listen is required$" % re.escape(path), err, re.M), err
+    # the walker's wording for every required key (tlsterm.yaml.5)
+    assert re.search(r'^%s:\d+:\d+: admin is missing required key "listen"$' % re.escape(path),
+                     err, re.M), err
 
 
 # ---------------------------------------------------------------- unix socket

@@ -198,6 +198,7 @@ class NotifySocket:
         self.sock.bind(bind)
         self.sock.settimeout(0.05)
         self.msgs = []
+        self.statuses = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
@@ -228,7 +229,10 @@ class NotifySocket:
                     sec, nsec = struct.unpack("qq", cdata[:16])
                     m["t"] = sec + nsec / 1e9
             with self._lock:
-                self.msgs.append(m)
+                # STATUS= (the periodic open/accepted counts) is text for
+                # `systemctl status`, not a state change: kept apart so
+                # the state sequences below stay exact
+                (self.statuses if m["state"].startswith("STATUS=") else self.msgs).append(m)
 
     def states(self):
         with self._lock:
