@@ -31,7 +31,7 @@ gen_shared(const struct config *cfg, const struct gen *prev, struct config_error
 {
     if (prev != NULL && tls_shared_reusable(prev->cfg, cfg))
         return tls_shared_ref(prev->tls);
-    return tls_shared_new(cfg, errs);
+    return tls_shared_new(cfg, prev != NULL ? prev->tls : NULL, errs);
 }
 
 unsigned

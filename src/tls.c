@@ -581,7 +581,8 @@ tls_ctx_certs(const struct tls_ctx *ctx, struct tls_cert_info *out, size_t max)
 /* ---- process-wide and per-worker contexts ------------------------- */
 
 struct tls_shared *
-tls_shared_new(const struct config *cfg, struct config_errors *errs)
+tls_shared_new(const struct config *cfg, const struct tls_shared *prev,
+               struct config_errors *errs)
 {
     struct tls_shared *sh = calloc(1, sizeof(*sh));
 
@@ -596,7 +597,7 @@ tls_shared_new(const struct config *cfg, struct config_errors *errs)
         sh->cache_on = 1;
     }
     if (cfg->tls.tickets.enabled) {
-        sh->tickets = tls_tickets_new(cfg, errs);
+        sh->tickets = tls_tickets_new(cfg, prev != NULL ? prev->tickets : NULL, errs);
         if (sh->tickets == NULL) {
             tls_shared_free(sh);
             return NULL;

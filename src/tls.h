@@ -40,7 +40,10 @@ struct tls_peer {
 
 /* Reference counted: a reload may hand the same session state to the new
  * generation (see tls_shared_reusable); the last free releases it. */
-struct tls_shared *tls_shared_new(const struct config *cfg, struct config_errors *errs);
+/* prev (may be NULL): the running generation's, whose ticket keys that
+ * left the key file are kept to decrypt (tls_ticket.h). */
+struct tls_shared *tls_shared_new(const struct config *cfg, const struct tls_shared *prev,
+                                  struct config_errors *errs);
 struct tls_shared *tls_shared_ref(struct tls_shared *sh);
 bool tls_shared_reusable(const struct config *old_cfg, const struct config *new_cfg);
 void tls_shared_free(struct tls_shared *sh);

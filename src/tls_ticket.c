@@ -25,18 +25,20 @@
 #define TICKET_IV_LEN 12
 #define TICKET_TAG_LEN 16
 #define TICKET_HEAD (TICKET_NAME_LEN + TICKET_IV_LEN)
-#define TICKET_MAX_KEYS 8
+#define TICKET_MAX_KEYS 8          /* in a file, or made in memory */
+#define TICKET_MAX_RETIRED 8        /* left the file, kept to decrypt */
 #define TICKET_MAX_LIFETIME_S (7 * 24 * 3600)
 
 struct ticket_key {
     unsigned char name[TICKET_NAME_LEN];
     unsigned char key[TICKET_KEY_LEN];
     time_t created;
+    time_t retired;             /* 0, or when it left the key file */
 };
 
 struct tls_tickets {
     pthread_rwlock_t lock;
-    struct ticket_key keys[TICKET_MAX_KEYS];    /* keys[0] encrypts */
+    struct ticket_key keys[TICKET_MAX_KEYS + TICKET_MAX_RETIRED];  /* keys[0] encrypts */
     size_t n;
     size_t keep;                /* keys kept while rotating */
     int from_file;
@@ -101,6 +103,34 @@ ticket_load_file(struct tls_tickets *r, const char *file, char *err, size_t errl
         rc = -1;
     }
     return rc;
+}
+
+/* prev's keys that r (just read from the file) does not hold, newest
+ * first, while their tickets may still be valid. */
+static void
+ticket_keep_retired(struct tls_tickets *r, struct tls_tickets *prev)
+{
+    time_t now = time(NULL);
+    size_t kept = 0;
+
+    pthread_rwlock_rdlock(&prev->lock);
+    for (size_t i = 0; i < prev->n && kept < TICKET_MAX_RETIRED; i++) {
+        const struct ticket_key *k = &prev->keys[i];
+        bool in_file = false;
+        for (size_t j = 0; j < r->n && !in_file; j++)
+            in_file = memcmp(r->keys[j].name, k->name, TICKET_NAME_LEN) == 0;
+        if (in_file || (k->retired != 0 && now - k->retired > (time_t)r->lifetime_s))
+            continue;
+        r->keys[r->n] = *k;
+        if (r->keys[r->n].retired == 0)
+            r->keys[r->n].retired = now;
+        r->n++;
+        kept++;
+    }
+    pthread_rwlock_unlock(&prev->lock);
+    if (kept > 0)
+        log_info("ticket keys: %zu key(s) left the key file; kept to decrypt for the ticket "
+                 "lifetime (%u s)", kept, r->lifetime_s);
 }
 
 /* ---- random keys ---------------------------------------------------- */
@@ -203,9 +233,12 @@ ticket_find(struct tls_tickets *r, const unsigned char *name, struct ticket_key 
 {
     int found = 0;
 
+    time_t now = time(NULL);
+
     pthread_rwlock_rdlock(&r->lock);
     for (size_t i = 0; i < r->n && !found; i++) {
-        if (memcmp(r->keys[i].name, name, TICKET_NAME_LEN) == 0) {
+        if (memcmp(r->keys[i].name, name, TICKET_NAME_LEN) == 0 &&
+            (r->keys[i].retired == 0 || now - r->keys[i].retired <= (time_t)r->lifetime_s)) {
             *out = r->keys[i];
             found = 1;
         }
@@ -259,7 +292,7 @@ tls_tickets_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *b
 /* ---- life cycle -------------------------------------------------------- */
 
 struct tls_tickets *
-tls_tickets_new(const struct config *cfg, struct config_errors *errs)
+tls_tickets_new(const struct config *cfg, struct tls_tickets *prev, struct config_errors *errs)
 {
     struct tls_tickets *r = calloc(1, sizeof(*r));
     uint64_t rotate = cfg->tls.tickets.rotate_ms / 1000;
@@ -282,6 +315,8 @@ tls_tickets_new(const struct config *cfg, struct config_errors *errs)
             tls_tickets_free(r);
             return NULL;
         }
+        if (prev != NULL)
+            ticket_keep_retired(r, prev);
     } else if (mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
                                      (const unsigned char *)"tickets", 7) != 0 ||
                ticket_new_key(r) != 0) {

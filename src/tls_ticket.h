@@ -24,7 +24,13 @@ struct tls_ticket_user {
     mbedtls_ctr_drbg_context *drbg;
 };
 
-struct tls_tickets *tls_tickets_new(const struct config *cfg, struct config_errors *errs);
+/* With a key file, prev's keys that the file no longer holds stay, to
+ * decrypt only, for the ticket lifetime after this load: mbedTLS sends no
+ * new ticket on a TLS 1.2 resumption, so a client keeps the ticket of its
+ * full handshake, sealed with a key that two rotations take out of the
+ * file while the ticket is still valid. */
+struct tls_tickets *tls_tickets_new(const struct config *cfg, struct tls_tickets *prev,
+                                    struct config_errors *errs);
 void tls_tickets_free(struct tls_tickets *ring);
 void tls_tickets_conf(mbedtls_ssl_config *conf, struct tls_ticket_user *u);
 size_t tls_tickets_key_count(struct tls_tickets *ring);

@@ -49,7 +49,7 @@ setup(void)
     cfg.tls.tickets.enabled = true;
     cfg.tls.tickets.key_file = path;
     cfg.tls.tickets.rotate_ms = cfg.tls.tickets.lifetime_ms = 3600 * 1000;
-    user.ring = tls_tickets_new(&cfg, &errs);
+    user.ring = tls_tickets_new(&cfg, NULL, &errs);
     unlink(path);
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);

@@ -75,3 +75,27 @@ def test_a_fleet_mid_rotation_resumes_both_ways(certs, http_backend, tlsterm, tm
     reused, out = cl2.connect(a, reuse=True)
     assert reused, "a new-file ticket did not resume on the instance not yet rotated:\n" + out
     assert h.resumed_flags(a, 2) == ["0", "1"] and h.resumed_flags(b, 2) == ["1", "0"]
+
+
+def test_ticket_outlives_two_rotations_on_a_running_instance(certs, http_backend, tlsterm,
+                                                             tmp_path):
+    """mbedTLS sends no new ticket on a TLS 1.2 resumption, so a client keeps
+    the ticket of its full handshake; two rotations take its key out of the
+    file while the ticket is still valid.  The running instance keeps keys
+    that left the file, to decrypt only, for the ticket lifetime (found by
+    test_fleet.py: every TLS 1.2 client had one full handshake after the
+    second rotation)."""
+    keys = tmp_path / "ticket.keys"
+    assert rotate(keys).returncode == 0
+    d = tlsterm(h.one_listener(http_backend.port, tls={"tickets": {"key_file": str(keys)}}))
+    cl = Client(certs, tmp_path, "early")
+    assert not cl.connect(d)[0]
+    for gen in (2, 3):
+        assert rotate(keys).returncode == 0
+        d.wait_log(r"reloaded .*generation %d" % gen)
+    assert cl.connect(d, reuse=True, save=False)[0], "the ticket did not outlive two rotations"
+    d.wait_log(r"ticket keys: 1 key\(s\) left the key file; kept to decrypt")
+    # a new client gets a ticket under the key now in use, and resumes too
+    cl2 = Client(certs, tmp_path, "late")
+    assert not cl2.connect(d)[0]
+    assert cl2.connect(d, reuse=True, save=False)[0]
