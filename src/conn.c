@@ -70,6 +70,7 @@ conn_close(struct conn *c, const char *reason)
 {
     if (c->state == CONN_CLOSED)
         return;
+    c->closed_in = c->state;
     c->state = CONN_CLOSED;
     c->reason = reason;
 }
@@ -142,7 +143,10 @@ conn_wanted(const struct conn *c)
     if (c->hs_busy)             /* the handshake thread has it */
         return 0;
     switch (c->state) {
+    case CONN_FIRST_BYTE:
+    case CONN_PROXY_IN:
     case CONN_HANDSHAKE:
+    case CONN_REDIRECT:
     case CONN_CONNECTING:
         return c->hs_wait;
     case CONN_RELAY:
@@ -285,8 +289,8 @@ up_end(struct conn *c)
     half_idle(&c->up, WAIT_NONE);
 }
 
-static void
-pump_up(struct conn *c)
+void
+conn_pump_up(struct conn *c)
 {
     struct half *h = &c->up;
 
@@ -305,7 +309,7 @@ pump_up(struct conn *c)
             c->kick |= WAIT_CREAD;
             return;
         }
-        if (!(c->http ? conn_http_up_fill(c) : up_fill(c)))
+        if (!c->proto->fill_up(c))
             return;
     }
 }
@@ -397,8 +401,8 @@ down_end(struct conn *c)
     half_idle(&c->down, WAIT_NONE);
 }
 
-static void
-pump_down(struct conn *c)
+void
+conn_pump_down(struct conn *c)
 {
     struct half *h = &c->down;
 
@@ -417,48 +421,32 @@ pump_down(struct conn *c)
             c->kick |= WAIT_BREAD;
             return;
         }
-        if (!(c->http ? conn_http_down_fill(c) : down_fill(c)))
+        if (!c->proto->fill_down(c))
             return;
     }
 }
 
-/* With forwarded_headers one direction can wait on the other: requests
- * on the answer to an Upgrade, the owed error answer on the responses
- * before it. */
-static void
-conn_relay_http(struct conn *c)
-{
-    if (c->state != CONN_RELAY)
-        return;
-    if (!c->up.done && c->up.wait == WAIT_NONE && conn_http_up_ready(c))
-        pump_up(c);
-    if (!c->down.done && conn_http_answer_due(c))
-        pump_down(c);
-    if (c->state == CONN_RELAY && c->down.done && !c->up.done)
-        conn_http_backend_gone(c);
-    if (c->state == CONN_RELAY && c->bfd < 0 && c->up.done && !c->down.done &&
-        !conn_http_request_failed(c)) {
-        char why[sizeof(c->reason_buf)];
-        snprintf(why, sizeof(why), "%s", c->reason_buf);
-        conn_closef(c, "client left before a request; %s", why);
-    }
-}
+/* Plain bytes: the relay as it is. */
+static const struct conn_proto conn_proto_bytes = {
+    .fill_up = up_fill,
+    .fill_down = down_fill,
+};
 
 static void
 conn_relay(struct conn *c, enum conn_wait fired)
 {
-    const char *why;
+    char why[sizeof(c->reason_buf)];
 
     if (c->up.wait == fired || fired == WAIT_NONE)
-        pump_up(c);
+        conn_pump_up(c);
     if (c->down.wait == fired || fired == WAIT_NONE)
-        pump_down(c);
-    if (c->http != NULL)
-        conn_relay_http(c);
+        conn_pump_down(c);
+    if (c->proto->after_pump != NULL)
+        c->proto->after_pump(c);
     if (c->state != CONN_RELAY || !c->up.done || !c->down.done)
         return;
-    if (c->http != NULL && (why = conn_http_reason(c)) != NULL)
-        conn_close(c, why);
+    if (c->proto->reason != NULL && c->proto->reason(c, why, sizeof(why)))
+        conn_closef(c, "%s", why);
     else
         conn_close(c, c->up.eof && tls_eof_was_truncated(c->tls)
                           ? "done (client sent no close_notify)" : "done");
@@ -471,8 +459,10 @@ conn_start_relay(struct conn *c)
 {
     if (c->bfd >= 0 && c->be->proxy_protocol && conn_proxy_header(c) != 0)
         return;
-    if (c->http == NULL && conn_http_start(c, 0, NULL) < 0)
+    if (c->proto == NULL && conn_http_start(c, 0, NULL) < 0)
         return;
+    if (c->proto == NULL)
+        c->proto = &conn_proto_bytes;
     c->state = CONN_RELAY;
     c->t_io = c->t_phase = conn_now_ms();
     conn_arm_timer(c, c->t_io + c->g->cfg->timeouts.idle_ms);
@@ -500,8 +490,7 @@ conn_route(const struct conn *c)
 static void
 conn_server_failed(struct conn *c, const char *why)
 {
-    /* reason_buf is free until the close: it keeps the last failure */
-    snprintf(c->reason_buf, sizeof(c->reason_buf), "%s: %s", c->server->text, why);
+    snprintf(c->fail, sizeof(c->fail), "%s: %s", c->server->text, why);
     metrics_add(&conn_ms(c)->failures, 1);
     pool_failed(&c->g->pool, c->be, c->srv_idx, conn_now_ms(), why);
     pool_release(&c->g->pool, c->be, c->srv_idx);
@@ -516,26 +505,26 @@ conn_server_failed(struct conn *c, const char *why)
 }
 
 /* With forwarded_headers the client is told, in HTTP, with a 503 to its
- * request; otherwise the connection closes.  reason_buf holds why. */
+ * request; otherwise the connection closes.  c->fail holds why. */
 static void
 conn_unserved(struct conn *c)
 {
-    if (c->be->http.enabled && conn_http_start(c, 503, c->reason_buf) > 0) {
+    if (c->be->http.enabled && conn_http_start(c, 503, c->fail) > 0) {
         conn_start_relay(c);
         return;
     }
     if (c->state != CONN_CLOSED)
-        conn_close(c, c->reason_buf);
+        conn_closef(c, "%s", c->fail);
 }
 
 static void
 conn_no_server(struct conn *c)
 {
-    char last[sizeof(c->reason_buf)];
+    char last[sizeof(c->fail)];
 
-    snprintf(last, sizeof(last), "%s", c->tried ? c->reason_buf : "all down or full");
-    snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: no server available "
-             "(last: %.300s)", c->be->name, last);
+    snprintf(last, sizeof(last), "%s", c->tried ? c->fail : "all down or full");
+    snprintf(c->fail, sizeof(c->fail), "backend %s: no server available (last: %.300s)",
+             c->be->name, last);
     conn_unserved(c);
 }
 
@@ -554,9 +543,8 @@ conn_local_failure(struct conn *c, int err)
 {
     atomic_fetch_add(&c->w->srv->n_local_failures, 1);
     metrics_add(&conn_ml(c)->refused[REFUSED_FD_EXHAUSTION], 1);
-    snprintf(c->reason_buf, sizeof(c->reason_buf), "backend %s: local shortage, no socket "
-             "for %s: %s (server health unchanged)", c->be->name, c->server->text,
-             strerror(err));
+    snprintf(c->fail, sizeof(c->fail), "backend %s: local shortage, no socket for %s: %s "
+             "(server health unchanged)", c->be->name, c->server->text, strerror(err));
     pool_release(&c->g->pool, c->be, c->srv_idx);
     c->srv_idx = -1;
     listeners_back_off(c->w, "backend socket", err);
@@ -670,7 +658,7 @@ conn_plain_http(struct conn *c)
 
     if (n > 0)
         c->down.bytes += (uint64_t)n;
-    c->plain_http = true;
+    c->state = CONN_PLAIN_HTTP;
     conn_close(c, "plain HTTP request sent to the TLS port");
 }
 
@@ -693,31 +681,40 @@ conn_first_bytes(struct conn *c)
     return 1;           /* a read error is the handshake's to report */
 }
 
+static void conn_handshake(struct conn *c);
+
+/* CONN_FIRST_BYTE and CONN_PROXY_IN: the PROXY header (when the listener
+ * takes one), then the first bytes decide.  TLS state is allocated only
+ * once the client has sent something, so a connect-and-close (a health
+ * check) is told apart from a failed handshake. */
+static void
+conn_first_step(struct conn *c)
+{
+    if (c->pp_in != PP_IN_NONE &&
+        (c->pp_in == PP_IN_EXPECT ? conn_proxy_in(c) : conn_proxy_forbidden(c)) <= 0)
+        return;
+    if (c->lc->redirect_to_https) {
+        c->state = CONN_REDIRECT;
+        conn_redirect(c);
+        return;
+    }
+    if (conn_first_bytes(c) < 0)
+        return;
+    c->t_first_us = conn_now_us();
+    c->tls = tls_conn_new(c->g->wtls[c->w->id], c->lidx, c->cfd);
+    if (c->tls == NULL) {
+        conn_close(c, "out of memory for TLS session");
+        return;
+    }
+    c->state = CONN_HANDSHAKE;
+    conn_handshake(c);
+}
+
 static void
 conn_handshake(struct conn *c)
 {
     enum tls_status st;
 
-    /* TLS state is allocated only once the client has sent something; a
-     * connect-and-close (a health check) is told apart from a failed
-     * handshake. */
-    if (c->pp_in != PP_IN_NONE &&
-        (c->pp_in == PP_IN_EXPECT ? conn_proxy_in(c) : conn_proxy_forbidden(c)) <= 0)
-        return;
-    if (c->lc->redirect_to_https) {
-        conn_redirect(c);
-        return;
-    }
-    if (c->tls == NULL) {
-        if (conn_first_bytes(c) < 0)
-            return;
-        c->t_first_us = conn_now_us();
-        c->tls = tls_conn_new(c->g->wtls[c->w->id], c->lidx, c->cfd);
-        if (c->tls == NULL) {
-            conn_close(c, "out of memory for TLS session");
-            return;
-        }
-    }
     /* the cheap steps (a whole TLS 1.2 resumption) run here, without a
      * hand-off; the crypto goes to the handshake thread */
     st = tls_handshake(c->tls, true);
@@ -761,17 +758,17 @@ conn_handshake_result(struct conn *c, enum tls_status st)
 
 /* ---- dispatch and the one close path ------------------------------ */
 
-static const char *
-conn_state_name(const struct conn *c)
-{
-    if (c->lc->redirect_to_https || c->plain_http)
-        return "plain http";
-    if (c->tls == NULL && c->pp_in != PP_IN_NONE && c->pp_bytes)
-        return "in PROXY header";
-    if (c->tls == NULL)
-        return "before the first byte";
-    return c->t_hs ? "established" : "in handshake";
-}
+/* The access line's state= (tlsterm.8): the state the close found. */
+static const char *const conn_state_names[CONN_STATES] = {
+    [CONN_FIRST_BYTE] = "before the first byte",
+    [CONN_PROXY_IN] = "in PROXY header",
+    [CONN_HANDSHAKE] = "in handshake",
+    [CONN_PLAIN_HTTP] = "plain http",
+    [CONN_REDIRECT] = "plain http",
+    [CONN_CONNECTING] = "established",
+    [CONN_RELAY] = "established",
+    [CONN_CLOSED] = "closed",
+};
 
 /* Client-certificate fields, only on listeners with client_auth. */
 static void
@@ -847,7 +844,7 @@ conn_log_close(struct conn *c, unsigned open)
             tls_resumed(c->tls), cert, c->server ? c->server->text : "-",
             (unsigned long long)(c->up.bytes - c->pp_len), (unsigned long long)c->down.bytes,
             hs_ms, (unsigned long long)(now - c->t_start), open,
-            c->g->id, conn_state_name(c), c->reason);
+            c->g->id, conn_state_names[c->closed_in], c->reason);
 }
 
 /* Reads what the client already sent, so that close() sends a FIN rather
@@ -869,8 +866,7 @@ conn_count_close(const struct conn *c)
 
     /* a client that sent bytes and got no session; not a refusal, not
      * a connect-and-close health check, not a redirect listener */
-    if (!c->t_hs && !c->refused && !c->lc->redirect_to_https &&
-        (c->tls != NULL || c->plain_http))
+    if (c->closed_in == CONN_HANDSHAKE || c->closed_in == CONN_PLAIN_HTTP)
         metrics_add(&m->hs_failed, 1);
     metrics_add(&m->closed, 1);
 }
@@ -898,7 +894,8 @@ conn_free(struct conn *c)
         conn_drain_client(c->cfd);
     close(c->cfd);
     tls_conn_free(c->tls);
-    conn_http_free(c);
+    if (c->proto != NULL && c->proto->free != NULL)
+        c->proto->free(c);
     pool_release(&c->g->pool, c->be, c->srv_idx);
     if (c->addr_counted)
         addr_limit_release(&w->srv->addrs, (const struct sockaddr *)&c->peer_ss);
@@ -946,9 +943,18 @@ static void
 conn_step(struct conn *c, enum conn_wait fired)
 {
     switch (c->state) {
+    case CONN_FIRST_BYTE:
+    case CONN_PROXY_IN:
+        if (fired == c->hs_wait)
+            conn_first_step(c);
+        break;
     case CONN_HANDSHAKE:
         if (fired == c->hs_wait)
             conn_handshake(c);
+        break;
+    case CONN_REDIRECT:
+        if (fired == c->hs_wait)
+            conn_redirect(c);
         break;
     case CONN_CONNECTING:
         if (fired == WAIT_BWRITE)
@@ -993,16 +999,25 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         c->hs_late = true;
         return;
     }
-    if (c->state == CONN_HANDSHAKE) {
+    switch (c->state) {
+    case CONN_FIRST_BYTE:
+    case CONN_PROXY_IN:
+    case CONN_HANDSHAKE:
+    case CONN_REDIRECT:         /* timeouts.handshake bounds the request too */
         conn_close(c, "handshake timeout");
-    } else if (c->state == CONN_CONNECTING) {
+        break;
+    case CONN_CONNECTING:
         conn_server_failed(c, "connect timeout");
         conn_backend_connect(c);
-    } else if (c->state == CONN_RELAY) {
+        break;
+    case CONN_RELAY:
         if (now - c->t_io >= cfg->timeouts.idle_ms)
             conn_close(c, "idle timeout");
         else
             conn_arm_timer(c, c->t_io + cfg->timeouts.idle_ms);
+        break;
+    default:
+        break;
     }
     conn_finish(c);
 }
@@ -1115,7 +1130,8 @@ conn_accept(struct worker *w, const struct listener *l, int fd,
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
-    c->state = CONN_HANDSHAKE;
+    c->state = l->lc->redirect_to_https && c->pp_in == PP_IN_NONE ? CONN_REDIRECT
+                                                                  : CONN_FIRST_BYTE;
     c->hs_wait = WAIT_CREAD;
     conn_arm_timer(c, c->t_start + c->g->cfg->timeouts.handshake_ms);
     conn_update_events(c);

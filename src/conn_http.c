@@ -107,7 +107,7 @@ http_log_exchange(void *arg, const struct http_fwd *f, const struct http_fwd_req
     bool failed = end == HF_END_ANSWERED ||
                   (end == HF_END_CUT && r != &f->cur && !http_client_left(c));
     enum log_level lvl = c->g->cfg->log_access || failed ? LOG_LVL_INFO : LOG_LVL_DEBUG;
-    char path[HTTP_FWD_PATH_MAX + 4], status[16], note[sizeof(c->reason_buf) + 64];
+    char path[HTTP_FWD_PATH_MAX + 4], status[16], note[sizeof(c->fail) + 64];
     uint64_t now = conn_now_ms();
 
     metrics_add(&conn_ml(c)->http_requests, 1);
@@ -215,6 +215,7 @@ conn_http_start(struct conn *c, int reject, const char *why)
     hc->o.arg = c;
     http_fwd_init(&hc->f, &hc->o);
     c->http = hc;
+    c->proto = &conn_proto_http;
     /* started while the worker drains: one request, then Connection: close */
     if (c->w->draining) {
         http_fwd_last(&hc->f);
@@ -223,7 +224,7 @@ conn_http_start(struct conn *c, int reject, const char *why)
     return 1;
 }
 
-void
+static void
 conn_http_free(struct conn *c)
 {
     struct http_conn *hc = c->http;
@@ -316,7 +317,7 @@ http_up_failed(struct conn *c)
     up_end(c);
 }
 
-int
+static int
 conn_http_up_fill(struct conn *c)
 {
     struct http_conn *hc = c->http;
@@ -369,14 +370,14 @@ conn_http_up_fill(struct conn *c)
     }
 }
 
-bool
+static bool
 conn_http_up_ready(const struct conn *c)
 {
     return c->http->up.len > 0 && !http_fwd_blocked(&c->http->f);
 }
 
 /* The owed answer goes out once every response before it has. */
-bool
+static bool
 conn_http_answer_due(const struct conn *c)
 {
     const struct http_conn *hc = c->http;
@@ -431,7 +432,7 @@ http_backend_read(struct conn *c)
     }
 }
 
-int
+static int
 conn_http_down_fill(struct conn *c)
 {
     struct http_conn *hc = c->http;
@@ -472,7 +473,7 @@ conn_http_down_fill(struct conn *c)
 
 /* The backend is gone (and this is no tunnel): no further request can be
  * answered, so the client's are not read any more. */
-void
+static void
 conn_http_backend_gone(struct conn *c)
 {
     if (http_fwd_tunnel(&c->http->f))
@@ -482,26 +483,54 @@ conn_http_backend_gone(struct conn *c)
 }
 
 /* A request failed: its answer is owed, being written, or was sent. */
-bool
+static bool
 conn_http_request_failed(const struct conn *c)
 {
     return c->http->f.status != 0;
 }
 
 /* The access log's reason when the rewriter answered or gave up. */
-const char *
-conn_http_reason(struct conn *c)
+static bool
+http_reason(struct conn *c, char *buf, size_t len)
 {
     struct http_conn *hc = c->http;
 
-    if (hc != NULL && hc->f.status == 0 && http_fwd_finished(&hc->f) && hc->last_set)
-        return "done (Connection: close for shutdown)";
+    if (hc != NULL && hc->f.status == 0 && http_fwd_finished(&hc->f) && hc->last_set) {
+        snprintf(buf, len, "done (Connection: close for shutdown)");
+        return true;
+    }
     if (hc == NULL || hc->f.status == 0)
-        return NULL;
-    snprintf(c->reason_buf, sizeof(c->reason_buf), "%s %d: %s",
-             hc->answered ? "answered" : "could not answer", hc->f.status, hc->f.why);
-    return c->reason_buf;
+        return false;
+    snprintf(buf, len, "%s %d: %s", hc->answered ? "answered" : "could not answer",
+             hc->f.status, hc->f.why);
+    return true;
 }
+
+/* One direction can wait on the other: requests on the answer to an
+ * Upgrade, the owed error answer on the responses before it. */
+static void
+http_after_pump(struct conn *c)
+{
+    if (c->state != CONN_RELAY)
+        return;
+    if (!c->up.done && c->up.wait == WAIT_NONE && conn_http_up_ready(c))
+        conn_pump_up(c);
+    if (!c->down.done && conn_http_answer_due(c))
+        conn_pump_down(c);
+    if (c->state == CONN_RELAY && c->down.done && !c->up.done)
+        conn_http_backend_gone(c);
+    if (c->state == CONN_RELAY && c->bfd < 0 && c->up.done && !c->down.done &&
+        !conn_http_request_failed(c))
+        conn_closef(c, "client left before a request; %s", c->fail);
+}
+
+const struct conn_proto conn_proto_http = {
+    .fill_up = conn_http_up_fill,
+    .fill_down = conn_http_down_fill,
+    .after_pump = http_after_pump,
+    .reason = http_reason,
+    .free = conn_http_free,
+};
 
 /* ---- stopping ------------------------------------------------------- */
 

@@ -27,7 +27,31 @@ struct http_conn;
 /* Records moved per wake-up before yielding to other connections. */
 #define CONN_PUMP_ROUNDS 16
 
-enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_RELAY, CONN_CLOSED };
+/* One state per phase; conn_step() and the timer switch on it alone, and
+ * conn_state_names[] (conn.c) names it in the access line. */
+enum conn_state {
+    CONN_FIRST_BYTE,            /* accepted, nothing read: no TLS state yet */
+    CONN_PROXY_IN,              /* bytes of an inbound PROXY header arrived */
+    CONN_HANDSHAKE,             /* the TLS handshake */
+    CONN_PLAIN_HTTP,            /* plain HTTP on a TLS port: the 400 is sent */
+    CONN_REDIRECT,              /* a redirect_to_https listener's request and 308 */
+    CONN_CONNECTING,            /* to a backend server */
+    CONN_RELAY,                 /* both ways, through c->proto */
+    CONN_CLOSED,
+    CONN_STATES
+};
+
+/* The protocol on top of the byte relay, chosen once when the relay
+ * starts (conn_start_relay): plain bytes (conn.c) or HTTP with
+ * forwarded_headers (conn_http.c); conn.c knows no HTTP. */
+struct conn_proto {
+    int (*fill_up)(struct conn *c);         /* up_fill()'s contract */
+    int (*fill_down)(struct conn *c);       /* down_fill()'s */
+    void (*after_pump)(struct conn *c);     /* NULL: nothing to add */
+    /* Into buf, when the protocol has its own close reason: true. */
+    bool (*reason)(struct conn *c, char *buf, size_t len);
+    void (*free)(struct conn *c);
+};
 
 /* What a step is blocked on; doubles as a bit in the event mask. */
 enum conn_wait {
@@ -52,6 +76,8 @@ struct conn {
     struct conn *prev, *next;
     uint64_t id;
     enum conn_state state;
+    enum conn_state closed_in;  /* the state conn_close() found: the access line's */
+    const struct conn_proto *proto;     /* from CONN_RELAY on */
     enum conn_wait hs_wait;     /* handshake or backend connect */
     int cfd, bfd;
     struct gen *g;              /* the generation it started on (a reference) */
@@ -65,7 +91,6 @@ struct conn {
     enum { PP_IN_NONE, PP_IN_EXPECT, PP_IN_FORBID } pp_in;
     uint8_t *pp_buf;            /* an inbound PROXY header being read */
     size_t pp_have;
-    bool pp_bytes;              /* the client sent bytes of (or for) a PROXY header */
     struct sockaddr_storage peer_ss;    /* the client (after any inbound PROXY header) */
     struct sockaddr_storage local_ss;   /* the address it connected to */
     struct tls_conn *tls;
@@ -78,7 +103,6 @@ struct conn {
     struct conn *hs_next;       /* in the handshake thread's queues */
     bool addr_counted;          /* holds a place in srv->addrs (per_address) */
     bool refused;               /* by a per_address limit: no access line */
-    bool plain_http;            /* sent an HTTP request to a TLS port: answered 400 */
     bool b_drained;             /* last backend read was short: wait for epoll */
     unsigned active;            /* enum conn_wait bits registered */
     unsigned kick;              /* bits to re-run soon: a pump yielded */
@@ -89,7 +113,8 @@ struct conn {
     uint64_t t_first_us, t_connect_us;      /* monotonic µs: first TLS byte, connect() */
     char peer[64];
     const char *reason;
-    char reason_buf[512];
+    char reason_buf[512];       /* written by conn_closef() only */
+    char fail[384];             /* the last backend failure, or what tlsterm answered */
 };
 
 uint64_t conn_now_ms(void);
@@ -155,19 +180,15 @@ int conn_proxy_header(struct conn *c);
 int conn_proxy_in(struct conn *c);
 int conn_proxy_forbidden(struct conn *c);
 
-/* conn_http.c.  Start: 1 on, 0 not for this connection, -1 closed;
- * reject (503) answers every request without a backend.  The fills have
- * up_fill()'s and down_fill()'s contract. */
+/* The relay's pumps, for a protocol's after_pump step. */
+void conn_pump_up(struct conn *c);
+void conn_pump_down(struct conn *c);
+
+/* conn_http.c.  Start: 1 on (c->proto is then conn_proto_http), 0 not
+ * for this connection, -1 closed; reject (503) answers every request
+ * without a backend, with why (which must live as long as c: c->fail). */
 int conn_http_start(struct conn *c, int reject, const char *why);
-void conn_http_free(struct conn *c);
-int conn_http_up_fill(struct conn *c);
-int conn_http_down_fill(struct conn *c);
-/* The request side waited for a response and may go on now. */
-bool conn_http_up_ready(const struct conn *c);
-bool conn_http_answer_due(const struct conn *c);
-bool conn_http_request_failed(const struct conn *c);
-void conn_http_backend_gone(struct conn *c);
-const char *conn_http_reason(struct conn *c);
+extern const struct conn_proto conn_proto_http;
 
 /* conn_redirect.c: a redirect_to_https listener's whole job. */
 void conn_redirect(struct conn *c);

@@ -155,11 +155,11 @@ conn_proxy_in(struct conn *c)
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
             conn_close(c, n != 0 ? "client read error before the PROXY header"
-                          : c->pp_bytes ? "client closed inside the PROXY header"
+                          : c->state == CONN_PROXY_IN ? "client closed inside the PROXY header"
                                         : "client closed before sending anything");
         return n == 0 || (errno != EAGAIN && errno != EINTR) ? -1 : 0;
     }
-    c->pp_bytes = true;
+    c->state = CONN_PROXY_IN;
     switch (pp_decode(c->pp_buf, c->pp_have + (size_t)n, &h, &why)) {
     case PP_OK:
         if (recv(c->cfd, c->pp_buf + c->pp_have, h.len - c->pp_have, 0) !=
@@ -191,7 +191,7 @@ conn_proxy_forbidden(struct conn *c)
     char b;
 
     if (recv(c->cfd, &b, 1, MSG_PEEK) == 1 && (b == 'P' || b == '\r')) {
-        c->pp_bytes = true;
+        c->state = CONN_PROXY_IN;
         metrics_add(&conn_ml(c)->refused[REFUSED_PROXY], 1);
         conn_close(c, "PROXY header from an address not in trusted");
         return -1;

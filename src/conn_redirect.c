@@ -38,19 +38,18 @@ redirect_answer(struct conn *c, enum redirect_verdict v, const struct redirect_r
     c->down.len = redirect_response(v, r, c->lc->https_port, c->down.buf, cap);
     if (c->down.len == 0) {
         redirect_error(c, too_large, sizeof(too_large) - 1);
-        snprintf(c->reason_buf, sizeof(c->reason_buf), "redirect longer than %zu bytes (431)",
-                 cap);
+        snprintf(c->fail, sizeof(c->fail), "redirect longer than %zu bytes (431)", cap);
     } else if (v == REDIRECT_OK) {
         char port[8] = "";
         if (c->lc->https_port != 443)
             snprintf(port, sizeof(port), ":%u", c->lc->https_port);
-        snprintf(c->reason_buf, sizeof(c->reason_buf), "redirected (308) to https://%.200s%s"
-                 "%.200s", r->host, port, r->target);
+        snprintf(c->fail, sizeof(c->fail), "redirected (308) to https://%.150s%s%.200s",
+                 r->host, port, r->target);
     } else if (v == REDIRECT_TOO_LONG) {
-        snprintf(c->reason_buf, sizeof(c->reason_buf), "target over %d bytes (414)",
+        snprintf(c->fail, sizeof(c->fail), "target over %d bytes (414)",
                  REDIRECT_TARGET_MAX);
     } else {
-        snprintf(c->reason_buf, sizeof(c->reason_buf), "bad request (400): %s", r->why);
+        snprintf(c->fail, sizeof(c->fail), "bad request (400): %s", r->why);
     }
 }
 
@@ -84,7 +83,7 @@ redirect_read(struct conn *c)
         return 0;
     }
     redirect_error(c, too_large, sizeof(too_large) - 1);
-    snprintf(c->reason_buf, sizeof(c->reason_buf), "request head over %zu bytes (431)", cap);
+    snprintf(c->fail, sizeof(c->fail), "request head over %zu bytes (431)", cap);
     return 1;
 }
 
@@ -113,5 +112,5 @@ conn_redirect(struct conn *c)
         c->hs_wait = WAIT_CWRITE;
         return;
     }
-    conn_close(c, n < 0 ? "client write error" : c->reason_buf);
+    conn_close(c, n < 0 ? "client write error" : c->fail);
 }
