@@ -35,489 +35,66 @@
 #include "tls_names.h"
 
 #define CONFIG_WORKERS_MAX 1024
-#define CONFIG_TIMEOUT_MAX_MS (30ULL * 24 * 3600 * 1000)
-#define CONFIG_EDIT_MAX 64
 #define DIGITS "0123456789"
 
 
 
 /* ---- errors ------------------------------------------------------------ */
 
-__attribute__((format(printf, 4, 0)))
-static void
-errors_vadd(struct config_errors *errs, const char *file, struct config_pos pos,
-            const char *fmt, va_list ap)
-{
-    char *msg, *line;
-    char **msgs;
 
-    if (vasprintf(&msg, fmt, ap) < 0)
-        return;
-    /* Problems with no place in the file (it cannot be opened, a file it
-     * names is bad) are "FILE: message", not a made-up "FILE:0:0:". */
-    if ((pos.line > 0 ? asprintf(&line, "%s:%d:%d: %s", file, pos.line, pos.col, msg)
-                      : asprintf(&line, "%s: %s", file, msg)) < 0)
-        line = NULL;
-    free(msg);
-    if (line == NULL)
-        return;
-    msgs = realloc(errs->msgs, (errs->n + 1) * sizeof(*msgs));
-    if (msgs == NULL) {
-        free(line);
-        return;
-    }
-    msgs[errs->n++] = line;
-    errs->msgs = msgs;
-}
 
-void
-config_errors_add(struct config_errors *errs, const char *file,
-                  struct config_pos pos, const char *fmt, ...)
-{
-    va_list ap;
 
-    va_start(ap, fmt);
-    errors_vadd(errs, file, pos, fmt, ap);
-    va_end(ap);
-}
 
-void
-config_errors_free(struct config_errors *errs)
-{
-    for (size_t i = 0; i < errs->n; i++)
-        free(errs->msgs[i]);
-    free(errs->msgs);
-    errs->msgs = NULL;
-    errs->n = 0;
-}
 
-struct config_pos
-node_pos(const yaml_node_t *n)
-{
-    struct config_pos pos = { (int)n->start_mark.line + 1,
-                              (int)n->start_mark.column + 1 };
-    return pos;
-}
 
-/* Counts even when the message cannot be stored, so a load never
- * succeeds after a problem. */
-__attribute__((format(printf, 3, 4)))
-void
-cerr_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
-{
-    va_list ap;
-
-    c->n_errors++;
-    va_start(ap, fmt);
-    errors_vadd(c->errs, c->path, pos, fmt, ap);
-    va_end(ap);
-}
-
-__attribute__((format(printf, 3, 4)))
-void
-cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    va_list ap;
-
-    c->n_errors++;
-    va_start(ap, fmt);
-    errors_vadd(c->errs, c->path, node_pos(n), fmt, ap);
-    va_end(ap);
-}
-
-void
-oom(struct ctx *c, const yaml_node_t *n)
-{
-    cerr(c, n, "out of memory");
-}
 
 /* ---- tree access -------------------------------------------------------- */
 
-yaml_node_t *
-node_get(struct ctx *c, int id)
-{
-    yaml_node_t *n = yaml_document_get_node(c->doc, id);
 
-    if (n == NULL || c->visits >= CONFIG_MAX_NODE_VISITS)
-        return NULL;
-    if (++c->visits == CONFIG_MAX_NODE_VISITS) {
-        cerr(c, n, "config too large: more than %d YAML nodes once aliases are expanded",
-             CONFIG_MAX_NODE_VISITS);
-        return NULL;
-    }
-    return n;
-}
 
-const char *
-node_text(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
 
-static bool
-node_is_null(const yaml_node_t *n)
-{
-    static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
 
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
-        if (strcmp(node_text(n), nulls[i]) == 0)
-            return true;
-    }
-    return false;
-}
 
-static bool
-node_has_nul(const yaml_node_t *n)
-{
-    return strlen(node_text(n)) != n->data.scalar.length;
-}
 
-/* The text of the value of key, or NULL after saying why there is none. */
-const char *
-want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun)
-{
-    if (v->type != YAML_SCALAR_NODE) {
-        cerr(c, v, "\"%s\" must be %s", key, noun);
-        return NULL;
-    }
-    if (node_is_null(v)) {
-        cerr(c, v, "\"%s\" needs a value", key);
-        return NULL;
-    }
-    if (node_has_nul(v)) {
-        cerr(c, v, "\"%s\" must not contain NUL characters", key);
-        return NULL;
-    }
-    return node_text(v);
-}
 
-/* The same for one entry of the sequence under key. */
-const char *
-want_item_text(struct ctx *c, const char *key, const yaml_node_t *v)
-{
-    if (v->type != YAML_SCALAR_NODE || node_has_nul(v)) {
-        cerr(c, v, "each entry of \"%s\" must be a string", key);
-        return NULL;
-    }
-    if (node_is_null(v)) {
-        cerr(c, v, "empty entry in \"%s\"", key);
-        return NULL;
-    }
-    return node_text(v);
-}
 
-/* Number of entries of a non-empty sequence, or 0 after an error. */
-size_t
-want_seq(struct ctx *c, const char *key, const yaml_node_t *v)
-{
-    size_t n;
 
-    if (v->type == YAML_SCALAR_NODE && strpbrk(node_text(v), "+:!") != NULL) {
-        cerr(c, v, "\"%s\" must be a sequence of names, not an OpenSSL-style string: "
-             "%s: [NAME, NAME, ...] (see tlsterm.yaml(5))", key, key);
-        return 0;
-    }
-    if (v->type != YAML_SEQUENCE_NODE) {
-        cerr(c, v, "\"%s\" must be a sequence", key);
-        return 0;
-    }
-    n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n == 0)
-        cerr(c, v, "\"%s\" must not be empty", key);
-    return n;
-}
 
-yaml_node_t *
-seq_item(struct ctx *c, const yaml_node_t *seq, size_t i)
-{
-    return node_get(c, seq->data.sequence.items.start[i]);
-}
 
-char *
-ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s)
-{
-    char *p = strdup(s);
-
-    if (p == NULL)
-        oom(c, n);
-    return p;
-}
-
-/* [A-Za-z0-9_.-]+: safe in log lines and metric labels. */
-bool
-str_in(const char *s, const char *const *list)
-{
-    for (; list != NULL && *list != NULL; list++)
-        if (strcmp(s, *list) == 0)
-            return true;
-    return false;
-}
-
-bool
-name_ok(const char *s)
-{
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             DIGITS "_.-";
-
-    return *s != '\0' && s[strspn(s, ok)] == '\0';
-}
-
-/* Appends s to a ", "-separated list in buf (size > 8), ending it with
- * ", ..." once full. */
-static void
-list_append(char *buf, size_t size, bool *full, const char *s)
-{
-    size_t len = strlen(buf);
-    const char *sep = len > 0 ? ", " : "";
-
-    if (*full)
-        return;
-    if (len + strlen(sep) + strlen(s) + sizeof(", ...") > size) {
-        snprintf(buf + len, size - len, "%s...", sep);
-        *full = true;
-        return;
-    }
-    snprintf(buf + len, size - len, "%s%s", sep, s);
-}
 
 /* ---- mappings and keys -------------------------------------------------- */
 
-/* Optimal string alignment distance, ignoring case: "time_outs" is one
- * edit from "timeouts", and so is a swapped pair of letters. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t rows[3][CONFIG_EDIT_MAX + 1];
 
-    if (la > CONFIG_EDIT_MAX || lb > CONFIG_EDIT_MAX)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        rows[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t *cur = rows[i % 3], *up = rows[(i - 1) % 3], *up2 = rows[(i + 1) % 3];
-        int ca = tolower((unsigned char)a[i - 1]);
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            int cb = tolower((unsigned char)b[j - 1]);
-            size_t v = up[j - 1] + (ca != cb);
-            if (up[j] + 1 < v)
-                v = up[j] + 1;
-            if (cur[j - 1] + 1 < v)
-                v = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && up2[j - 2] + 1 < v)
-                v = up2[j - 2] + 1;
-            cur[j] = v;
-        }
-    }
-    return rows[la % 3][lb];
-}
 
-/* The known key an unknown one was probably meant to be, or NULL. */
-static const struct key_spec *
-key_hint(const char *s, const struct key_spec *keys)
-{
-    const struct key_spec *best = NULL;
-    size_t best_d = SIZE_MAX;
 
-    for (const struct key_spec *k = keys; k->name != NULL; k++) {
-        size_t d = edit_distance(s, k->name);
-        /* Short keys need a closer match: "foo" is not a typo of "log". */
-        if (d < best_d && (d == 0 || (d <= 2 && d * 3 <= strlen(k->name)))) {
-            best = k;
-            best_d = d;
-        }
-    }
-    return best;
-}
 
-/* Reports an unknown key; returns the key it is probably a typo of. */
-static const struct key_spec *
-key_unknown(struct ctx *c, const yaml_node_t *kn, const struct key_spec *keys)
-{
-    const struct key_spec *hint = key_hint(node_text(kn), keys);
-    char list[256] = "";
-    bool full = false;
 
-    if (hint != NULL) {
-        cerr(c, kn, "unknown key \"%s\" (did you mean \"%s\"?)", node_text(kn), hint->name);
-        return hint;
-    }
-    for (const struct key_spec *k = keys; k->name != NULL; k++)
-        list_append(list, sizeof(list), &full, k->name);
-    cerr(c, kn, "unknown key \"%s\" (valid keys: %s)", node_text(kn), list);
-    return NULL;
-}
 
-/* The key node of a pair, or NULL after reporting a non-string or a
- * repeated key (the first occurrence wins). */
-yaml_node_t *
-map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair)
-{
-    yaml_node_t *kn = node_get(c, pair->key);
-
-    if (kn == NULL)
-        return NULL;
-    if (kn->type != YAML_SCALAR_NODE || node_has_nul(kn)) {
-        cerr(c, kn, "keys must be strings");
-        return NULL;
-    }
-    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
-        const yaml_node_t *prev = yaml_document_get_node(c->doc, p->key);
-        if (prev != NULL && prev->type == YAML_SCALAR_NODE &&
-            strcmp(node_text(prev), node_text(kn)) == 0) {
-            cerr(c, kn, "duplicate key \"%s\" (first at line %d)", node_text(kn),
-                 node_pos(prev).line);
-            return NULL;
-        }
-    }
-    return kn;
-}
-
-static const struct key_spec *
-key_find(const struct key_spec *keys, const char *name)
-{
-    for (const struct key_spec *k = keys; k->name != NULL; k++) {
-        if (strcmp(k->name, name) == 0)
-            return k;
-    }
-    return NULL;
-}
-
-/* Dispatches each key of map to its handler; what names the mapping in
- * "... is missing required key" messages.  At most 32 keys per table. */
-void
-walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys,
-         const char *what, void *obj)
-{
-    uint32_t seen = 0;
-
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-         p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = map_key(c, map, p), *vn;
-        const struct key_spec *k;
-
-        if (kn == NULL || (map == yaml_document_get_root_node(c->doc) &&
-                           strncmp(node_text(kn), "x-", 2) == 0))
-            continue;               /* "x-...": a place for anchors, ignored */
-        k = key_find(keys, node_text(kn));
-        if (k == NULL) {
-            /* A misspelt required key is one mistake: no "missing" too. */
-            k = key_unknown(c, kn, keys);
-            if (k != NULL)
-                seen |= 1u << (k - keys);
-            continue;
-        }
-        seen |= 1u << (k - keys);
-        vn = node_get(c, p->value);
-        if (vn != NULL)
-            k->fn(c, k, vn, obj);
-    }
-    if (c->visits >= CONFIG_MAX_NODE_VISITS)
-        return;
-    for (const struct key_spec *k = keys; k->name != NULL; k++) {
-        if (k->required && !(seen & (1u << (k - keys))))
-            cerr(c, map, "%s is missing required key \"%s\"", what, k->name);
-    }
-}
-
-void
-on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    if (v->type != YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be a mapping", k->name);
-        return;
-    }
-    walk_map(c, v, k->arg, k->name, obj);
-}
 
 /* ---- scalar settings ---------------------------------------------------- */
 
 
 static const struct count_kind workers_kind = { 1, CONFIG_WORKERS_MAX, true };
 
-void
-on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const struct count_kind *kind = k->arg;
-    const char *s = want_text(c, k->name, v, "a number");
-    uint64_t n = 0;
-    unsigned u;
-
-    if (s == NULL)
-        return;
-    if (!(kind->auto_ok && strcmp(s, "auto") == 0) &&
-        (config_parse_uint(s, &n) != 0 || n < kind->min || n > kind->max)) {
-        cerr(c, v, "invalid %s \"%s\": expected %san integer from %u to %u", k->name, s,
-             kind->auto_ok ? "\"auto\" or " : "", kind->min, kind->max);
-        return;
-    }
-    u = (unsigned)n;
-    memcpy((char *)obj + k->off, &u, sizeof(u));
-}
 
 static void
 on_level(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
-    const char *s = want_text(c, k->name, v, "a string");
+    const char *s = cfg_want_text(c, k->name, v, "a string");
 
     if (s != NULL && log_level_from_name(s, &cfg->log_level) != 0)
-        cerr(c, v, "invalid level \"%s\": expected error, warn, info or debug", s);
+        cfg_err(c, v, "invalid level \"%s\": expected error, warn, info or debug", s);
 }
 
-void
-on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const char *s = want_text(c, k->name, v, "a duration");
-    const char *why = NULL;
-    uint64_t ms;
 
-    if (s == NULL)
-        return;
-    if (config_parse_duration(s, &ms, &why) == 0) {
-        if (ms == 0 && k->arg == NULL)     /* arg: 0 turns it off */
-            why = "must be greater than 0";
-        else if (ms > CONFIG_TIMEOUT_MAX_MS)
-            why = "must be at most 30d";
-        else
-            memcpy((char *)obj + k->off, &ms, sizeof(ms));
-    }
-    if (why != NULL)
-        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
-}
-
-void
-on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const struct size_kind *kind = k->arg;
-    const char *s = want_text(c, k->name, v, "a size");
-    const char *why = NULL;
-    uint64_t n;
-
-    if (s == NULL)
-        return;
-    if (config_parse_size(s, &n, &why) == 0) {
-        if (n < kind->min || n > kind->max) {
-            why = kind->range;
-        } else {
-            size_t z = (size_t)n;
-            memcpy((char *)obj + k->off, &z, sizeof(z));
-        }
-    }
-    if (why != NULL)
-        cerr(c, v, "invalid %s \"%s\": %s", k->name, s, why);
-}
 
 
 /* "1.2" or "1.3" as a TLS minor number (3, 4); 0 with an error said. */
 static int
 tls_version_minor(struct ctx *c, const struct key_spec *k, yaml_node_t *v)
 {
-    const char *s = want_text(c, k->name, v, "a string such as \"1.2\"");
+    const char *s = cfg_want_text(c, k->name, v, "a string such as \"1.2\"");
 
     if (s == NULL)
         return 0;
@@ -526,14 +103,14 @@ tls_version_minor(struct ctx *c, const struct key_spec *k, yaml_node_t *v)
     if (strcmp(s, "1.3") == 0 && tls_max_minor() >= 4)
         return 4;
     if (strcmp(s, "1") == 0 || strcmp(s, "1.0") == 0 || strcmp(s, "1.1") == 0)
-        cerr(c, v, "invalid %s \"%s\": TLS 1.0 and 1.1 are insecure; the minimum is "
+        cfg_err(c, v, "invalid %s \"%s\": TLS 1.0 and 1.1 are insecure; the minimum is "
              "\"1.2\"", k->name, s);
     else if (strcmp(s, "1.3") == 0)
-        cerr(c, v, "invalid %s \"%s\": TLS 1.3 needs tlsterm built against mbedTLS 3.6 "
+        cfg_err(c, v, "invalid %s \"%s\": TLS 1.3 needs tlsterm built against mbedTLS 3.6 "
              "(this build uses mbedTLS %s, which has TLS 1.2 only)", k->name, s,
              MBEDTLS_VERSION_STRING);
     else
-        cerr(c, v, "invalid %s \"%s\": expected %s", k->name, s,
+        cfg_err(c, v, "invalid %s \"%s\": expected %s", k->name, s,
              tls_max_minor() >= 4 ? "\"1.2\" or \"1.3\"" : "\"1.2\"");
     return 0;
 }
@@ -547,45 +124,8 @@ on_tls_version(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *ob
         memcpy((char *)obj + k->off, &minor, sizeof(minor));
 }
 
-void
-on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    static const char *const yes[] = { "true", "yes", "on", NULL };
-    static const char *const no[] = { "false", "no", "off", NULL };
-    const char *s = want_text(c, k->name, v, "true or false");
-    bool b;
-
-    if (s == NULL)
-        return;
-    if (str_in(s, yes))
-        b = true;
-    else if (str_in(s, no))
-        b = false;
-    else {
-        cerr(c, v, "invalid %s \"%s\": expected true or false", k->name, s);
-        return;
-    }
-    memcpy((char *)obj + k->off, &b, sizeof(b));
-}
 
 
-void
-on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const struct enum_kind *kind = k->arg;
-    const char *s = want_text(c, k->name, v, kind->expected);
-
-    if (s == NULL)
-        return;
-    for (int i = 0; kind->names[i] != NULL; i++) {
-        if (strcmp(s, kind->names[i]) == 0) {
-            int value = kind->first + i;
-            memcpy((char *)obj + k->off, &value, sizeof(value));
-            return;
-        }
-    }
-    cerr(c, v, "invalid %s \"%s\": expected %s", k->name, s, kind->expected);
-}
 
 _Static_assert(sizeof(enum config_client_auth) == sizeof(int) &&
                sizeof(enum log_target) == sizeof(int) &&
@@ -602,36 +142,6 @@ static const struct enum_kind log_format_kind = {
     (const char *const[]){ "text", "json", NULL }, "text or json", LOG_FORMAT_TEXT
 };
 
-/* ALPN protocol names: 1 to 255 bytes each (RFC 7301), no repeats. */
-void
-on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v), count = 0;
-
-    if (n == 0)
-        return;
-    l->alpn = calloc(n + 1, sizeof(*l->alpn));
-    if (l->alpn == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        const char *s = it != NULL ? want_item_text(c, k->name, it) : NULL;
-        if (s == NULL)
-            continue;
-        if (*s == '\0' || strlen(s) > 255) {
-            cerr(c, it, "invalid alpn protocol \"%s\": must be 1 to 255 bytes", s);
-            continue;
-        }
-        if (str_in(s, (const char *const *)l->alpn)) {
-            cerr(c, it, "duplicate alpn protocol \"%s\"", s);
-            continue;
-        }
-        l->alpn[count++] = ctx_strdup(c, it, s);
-    }
-}
 
 /* ciphers and curves: names looked up in tls_names.c. */
 struct id_kind {
@@ -669,24 +179,24 @@ static int
 id_item(struct ctx *c, const char *key, const struct id_kind *kind,
         const yaml_node_t *it, const int *ids, size_t n)
 {
-    const char *s = want_item_text(c, key, it);
+    const char *s = cfg_want_item_text(c, key, it);
     int id;
 
     if (s == NULL)
         return 0;
     id = kind->lookup(s);
     if (id == 0 && kind == &cipher_kind && cipher_is_cbc(s)) {
-        cerr(c, it, "cipher \"%s\" is a CBC suite, which tlsterm does not offer (only AEAD "
+        cfg_err(c, it, "cipher \"%s\" is a CBC suite, which tlsterm does not offer (only AEAD "
              "suites: AES-GCM and ChaCha20-Poly1305; valid: %s)", s, kind->valid());
         return 0;
     }
     if (id == 0) {
-        cerr(c, it, "unknown %s \"%s\" (valid: %s)", kind->noun, s, kind->valid());
+        cfg_err(c, it, "unknown %s \"%s\" (valid: %s)", kind->noun, s, kind->valid());
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (ids[i] == id) {
-            cerr(c, it, "duplicate %s \"%s\" (%s is already listed)", kind->noun, s,
+            cfg_err(c, it, "duplicate %s \"%s\" (%s is already listed)", kind->noun, s,
                  kind->name(id));
             return 0;
         }
@@ -697,18 +207,18 @@ id_item(struct ctx *c, const char *key, const struct id_kind *kind,
 static void
 on_id_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
-    size_t n = want_seq(c, k->name, v), count = 0, errors = c->n_errors;
+    size_t n = cfg_want_seq(c, k->name, v), count = 0, errors = c->n_errors;
     int *ids, *old;
 
     if (n == 0)
         return;
     ids = calloc(n + 1, sizeof(*ids));
     if (ids == NULL) {
-        oom(c, v);
+        cfg_oom(c, v);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
+        yaml_node_t *it = cfg_seq_item(c, v, i);
         int id = it != NULL ? id_item(c, k->name, k->arg, it, ids, count) : 0;
         if (id != 0)
             ids[count++] = id;
@@ -726,87 +236,22 @@ on_id_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 
 
 
-int
-addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
-          struct config_addr *a)
-{
-    const struct addr_kind *kind = k->arg;
-    const char *s = want_item_text(c, k->name, it), *why;
 
-    if (s == NULL)
-        return -1;
-    if (config_parse_addr(s, kind->resolve, a, &why) != 0) {
-        cerr(c, it, "invalid %s \"%s\": %s", kind->noun, s, why);
-        return -1;
-    }
-    a->pos = node_pos(it);
-    return 0;
-}
 
-void
-on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const struct addr_kind *kind = k->arg;
-    bool one = v->type == YAML_SCALAR_NODE;
-    size_t n, count = 0;
-    struct config_addr *list;
-
-    if (v->type == YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be an address or a sequence of addresses", k->name);
-        return;
-    }
-    n = one ? 1 : want_seq(c, k->name, v);
-    if (n == 0)
-        return;
-    list = calloc(n, sizeof(*list));
-    if (list == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = one ? v : seq_item(c, v, i);
-        if (it != NULL && addr_item(c, k, it, &list[count]) == 0)
-            count++;
-    }
-    memcpy((char *)obj + kind->off_list, &list, sizeof(list));
-    memcpy((char *)obj + kind->off_count, &count, sizeof(count));
-}
-
-/* Made absolute against the config file's directory; never opened here. */
-void
-on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
-{
-    const char *s = want_text(c, k->name, v, "a file name");
-    char *path;
-
-    if (s == NULL)
-        return;
-    if (*s == '\0') {
-        cerr(c, v, "\"%s\" must not be empty", k->name);
-        return;
-    }
-    if (s[0] == '/')
-        path = strdup(s);
-    else if (asprintf(&path, "%s/%s", c->dir, s) < 0)
-        path = NULL;
-    if (path == NULL)
-        oom(c, v);
-    memcpy((char *)obj + k->off, &path, sizeof(path));
-}
 
 /* Names are looked up now, so "tlsterm -t" reports an unknown user. */
 static void
 on_user(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
-    const char *s = want_text(c, k->name, v, "a user name");
+    const char *s = cfg_want_text(c, k->name, v, "a user name");
     struct passwd *pw;
 
     if (s == NULL)
         return;
     pw = getpwnam(s);
     if (pw == NULL) {
-        cerr(c, v, "unknown user \"%s\"", s);
+        cfg_err(c, v, "unknown user \"%s\"", s);
         return;
     }
     cfg->run_as.user = strdup(s);
@@ -814,37 +259,37 @@ on_user(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     if (cfg->run_as.group == NULL)
         cfg->run_as.gid = pw->pw_gid;
     if (cfg->run_as.user == NULL)
-        oom(c, v);
+        cfg_oom(c, v);
 }
 
 static void
 on_group(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
-    const char *s = want_text(c, k->name, v, "a group name");
+    const char *s = cfg_want_text(c, k->name, v, "a group name");
     struct group *gr;
 
     if (s == NULL)
         return;
     gr = getgrnam(s);
     if (gr == NULL) {
-        cerr(c, v, "unknown group \"%s\"", s);
+        cfg_err(c, v, "unknown group \"%s\"", s);
         return;
     }
     cfg->run_as.group = strdup(s);
     cfg->run_as.gid = gr->gr_gid;
     if (cfg->run_as.group == NULL)
-        oom(c, v);
+        cfg_oom(c, v);
 }
 
 
 
 static const struct key_spec log_keys[] = {
     { "level", on_level, 0, NULL, false },
-    { "target", on_enum, offsetof(struct config, log_target), &log_target_kind, false },
-    { "file", on_path, offsetof(struct config, log_file), NULL, false },
-    { "access", on_bool, offsetof(struct config, log_access), NULL, false },
-    { "format", on_enum, offsetof(struct config, log_format), &log_format_kind, false },
+    { "target", cfg_on_enum, offsetof(struct config, log_target), &log_target_kind, false },
+    { "file", cfg_on_path, offsetof(struct config, log_file), NULL, false },
+    { "access", cfg_on_bool, offsetof(struct config, log_access), NULL, false },
+    { "format", cfg_on_enum, offsetof(struct config, log_format), &log_format_kind, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -855,26 +300,26 @@ on_ticket_lifetime(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void
 {
     uint64_t *ms = (uint64_t *)((char *)obj + k->off), before = *ms;
 
-    on_timeout(c, k, v, obj);
+    cfg_on_timeout(c, k, v, obj);
     if (*ms != before && *ms < 1000) {
-        cerr(c, v, "invalid lifetime \"%s\": must be at least 1s (tickets count whole "
-             "seconds)", node_text(v));
+        cfg_err(c, v, "invalid lifetime \"%s\": must be at least 1s (tickets count whole "
+             "seconds)", cfg_node_text(v));
         *ms = before;
     }
 }
 
 static const struct key_spec watch_keys[] = {
-    { "enabled", on_bool, offsetof(struct config, watch.enabled), NULL, false },
-    { "debounce", on_timeout, offsetof(struct config, watch.debounce_ms), NULL, false },
+    { "enabled", cfg_on_bool, offsetof(struct config, watch.enabled), NULL, false },
+    { "debounce", cfg_on_timeout, offsetof(struct config, watch.debounce_ms), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
 static const struct key_spec timeout_keys[] = {
-    { "handshake", on_timeout, offsetof(struct config, timeouts.handshake_ms), NULL, false },
-    { "idle", on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
-    { "connect", on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
-    { "drain", on_timeout, offsetof(struct config, timeouts.drain_ms), NULL, false },
-    { "drain_notice", on_timeout, offsetof(struct config, timeouts.drain_notice_ms), "0 is off",
+    { "handshake", cfg_on_timeout, offsetof(struct config, timeouts.handshake_ms), NULL, false },
+    { "idle", cfg_on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
+    { "connect", cfg_on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
+    { "drain", cfg_on_timeout, offsetof(struct config, timeouts.drain_ms), NULL, false },
+    { "drain_notice", cfg_on_timeout, offsetof(struct config, timeouts.drain_notice_ms), "0 is off",
       false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -883,18 +328,18 @@ static const struct key_spec timeout_keys[] = {
 static const struct count_kind cache_size_kind = { 0, 10000000, false };
 
 static const struct key_spec ticket_keys[] = {
-    { "enabled", on_bool, offsetof(struct config, tls.tickets.enabled), NULL, false },
-    { "key_file", on_path, offsetof(struct config, tls.tickets.key_file), NULL, false },
-    { "rotate", on_timeout, offsetof(struct config, tls.tickets.rotate_ms), NULL, false },
+    { "enabled", cfg_on_bool, offsetof(struct config, tls.tickets.enabled), NULL, false },
+    { "key_file", cfg_on_path, offsetof(struct config, tls.tickets.key_file), NULL, false },
+    { "rotate", cfg_on_timeout, offsetof(struct config, tls.tickets.rotate_ms), NULL, false },
     { "lifetime", on_ticket_lifetime, offsetof(struct config, tls.tickets.lifetime_ms), NULL,
       false },
     { NULL, NULL, 0, NULL, false },
 };
 
 static const struct key_spec session_cache_keys[] = {
-    { "size", on_count, offsetof(struct config, tls.session_cache.size),
+    { "size", cfg_on_count, offsetof(struct config, tls.session_cache.size),
       &cache_size_kind, false },
-    { "timeout", on_timeout, offsetof(struct config, tls.session_cache.timeout_ms),
+    { "timeout", cfg_on_timeout, offsetof(struct config, tls.session_cache.timeout_ms),
       NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -906,21 +351,21 @@ static const struct key_spec tls_keys[] = {
     { "ciphersuites", on_id_list, offsetof(struct config, tls.suites13), &suite13_kind,
       false },
     { "curves", on_id_list, offsetof(struct config, tls.curves), &curve_kind, false },
-    { "tickets", on_submap, 0, ticket_keys, false },
-    { "session_cache", on_submap, 0, session_cache_keys, false },
+    { "tickets", cfg_on_submap, 0, ticket_keys, false },
+    { "session_cache", cfg_on_submap, 0, session_cache_keys, false },
     { NULL, NULL, 0, NULL, false },
 };
 
 static const struct key_spec top_keys[] = {
-    { "workers", on_count, offsetof(struct config, workers), &workers_kind, false },
+    { "workers", cfg_on_count, offsetof(struct config, workers), &workers_kind, false },
     { "user", on_user, 0, NULL, false },
     { "group", on_group, 0, NULL, false },
-    { "log", on_submap, 0, log_keys, false },
-    { "timeouts", on_submap, 0, timeout_keys, false },
-    { "limits", on_submap, 0, config_limit_keys, false },
-    { "admin", on_submap, 0, config_admin_keys, false },
-    { "watch", on_submap, 0, watch_keys, false },
-    { "tls", on_submap, 0, tls_keys, false },
+    { "log", cfg_on_submap, 0, log_keys, false },
+    { "timeouts", cfg_on_submap, 0, timeout_keys, false },
+    { "limits", cfg_on_submap, 0, config_limit_keys, false },
+    { "admin", cfg_on_submap, 0, config_admin_keys, false },
+    { "watch", cfg_on_submap, 0, watch_keys, false },
+    { "tls", cfg_on_submap, 0, tls_keys, false },
     { "listeners", on_listeners, 0, NULL, true },
     { "backends", on_backends, 0, NULL, true },
     { NULL, NULL, 0, NULL, false },
@@ -944,7 +389,7 @@ route_resolve(struct ctx *c, struct config_route *r, const char *names)
         return;
     r->backend = backend_find(c->cfg, r->backend_name);
     if (r->backend == NULL)
-        cerr_at(c, r->pos, "unknown backend \"%s\" (defined backends: %s)",
+        cfg_err_at(c, r->pos, "unknown backend \"%s\" (defined backends: %s)",
                 r->backend_name, names);
 }
 
@@ -958,14 +403,14 @@ check_backend_refs(struct ctx *c)
     if (cfg->n_backends == 0)
         return;         /* already reported; one message is enough */
     for (size_t i = 0; i < cfg->n_backends; i++)
-        list_append(names, sizeof(names), &full, cfg->backends[i].name);
+        cfg_list_append(names, sizeof(names), &full, cfg->backends[i].name);
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         struct config_listener *l = &cfg->listeners[i];
         if (l->backend_name == NULL)
             continue;
         l->backend = backend_find(cfg, l->backend_name);
         if (l->backend == NULL)
-            cerr_at(c, c->backend_ref[i], "unknown backend \"%s\" (defined backends: %s)",
+            cfg_err_at(c, c->backend_ref[i], "unknown backend \"%s\" (defined backends: %s)",
                     l->backend_name, names);
         for (size_t r = 0; r < l->n_routes; r++)
             route_resolve(c, &l->routes[r], names);
@@ -1057,14 +502,14 @@ check_listen_dups(struct ctx *c)
     refs = calloc(total, sizeof(*refs));
     sorted = calloc(total, sizeof(*sorted));
     if (refs == NULL || sorted == NULL) {
-        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+        cfg_err_at(c, (struct config_pos){ 0, 0 }, "out of memory");
     } else {
         n = addr_refs_fill(c->cfg, refs);
         addr_refs_mark(refs, sorted, n);
         for (size_t i = 0; i < n; i++) {
             const struct addr_ref *f = refs[i].first;
             if (f != NULL)
-                cerr_at(c, refs[i].a->pos, "duplicate listen address \"%s\" (already used "
+                cfg_err_at(c, refs[i].a->pos, "duplicate listen address \"%s\" (already used "
                         "by listener \"%s\" at line %d, column %d)", refs[i].a->text,
                         f->l->name != NULL ? f->l->name : "?", f->a->pos.line, f->a->pos.col);
         }
@@ -1084,7 +529,7 @@ config_read(struct ctx *c)
     int rc = files_read(c->path, &c->text);
 
     if (rc != 0)
-        cerr_at(c, none, "cannot open: %s", files_strerror(-rc));
+        cfg_err_at(c, none, "cannot open: %s", files_strerror(-rc));
     return rc;
 }
 
@@ -1135,17 +580,17 @@ yaml_error(struct ctx *c, const yaml_parser_t *p)
     const char *hint = p->error == YAML_READER_ERROR ? "" : yaml_hint(c, p);
 
     if (p->error == YAML_MEMORY_ERROR)
-        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+        cfg_err_at(c, (struct config_pos){ 0, 0 }, "out of memory");
     else if (p->error == YAML_READER_ERROR)
-        cerr_at(c, (struct config_pos){ 0, 0 }, "YAML syntax error: %s (at byte %zu)",
+        cfg_err_at(c, (struct config_pos){ 0, 0 }, "YAML syntax error: %s (at byte %zu)",
                 problem, p->problem_offset);
     else if (p->context != NULL && (p->context_mark.line != p->problem_mark.line ||
                                     p->context_mark.column != p->problem_mark.column))
-        cerr_at(c, pos, "YAML syntax error: %s (%s at line %d, column %d)%s", problem,
+        cfg_err_at(c, pos, "YAML syntax error: %s (%s at line %d, column %d)%s", problem,
                 p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1,
                 hint);
     else
-        cerr_at(c, pos, "YAML syntax error: %s%s", problem, hint);
+        cfg_err_at(c, pos, "YAML syntax error: %s%s", problem, hint);
 }
 
 /* A second "---" document would be silently ignored: refuse it. */
@@ -1161,7 +606,7 @@ doc_check_single(struct ctx *c, yaml_parser_t *parser)
     }
     root = yaml_document_get_root_node(&extra);
     if (root != NULL)
-        cerr(c, root, "only one YAML document is allowed in a config file");
+        cfg_err(c, root, "only one YAML document is allowed in a config file");
     yaml_document_delete(&extra);
     return 0;
 }
@@ -1176,7 +621,7 @@ doc_load(struct ctx *c, yaml_document_t *doc)
     if (config_read(c) != 0)
         return -1;
     if (!yaml_parser_initialize(&parser)) {
-        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+        cfg_err_at(c, (struct config_pos){ 0, 0 }, "out of memory");
         return -1;
     }
     yaml_parser_set_input_string(&parser, c->text.data, c->text.len);
@@ -1234,7 +679,7 @@ check_proxy_in(struct ctx *c)
     for (size_t i = 0; i < c->cfg->n_listeners; i++) {
         const struct config_listener *l = &c->cfg->listeners[i];
         if (l->proxy_protocol_in && l->n_trusted == 0)
-            cerr_at(c, l->pos, "listener %s: proxy_protocol_in needs \"trusted: [CIDR, ...]\", "
+            cfg_err_at(c, l->pos, "listener %s: proxy_protocol_in needs \"trusted: [CIDR, ...]\", "
                     "the addresses of the load balancers allowed to send the header",
                     l->name != NULL ? l->name : "?");
     }
@@ -1247,23 +692,23 @@ check_log_target(struct ctx *c, yaml_node_t *root)
     struct config *cfg = c->cfg;
 
     if (cfg->log_target == LOG_TARGET_FILE && cfg->log_file == NULL)
-        cerr(c, root, "log: target \"file\" needs \"file: PATH\"");
+        cfg_err(c, root, "log: target \"file\" needs \"file: PATH\"");
     else if (cfg->log_target != LOG_TARGET_FILE && cfg->log_file != NULL)
-        cerr(c, root, "log: \"file\" is only used with \"target: file\"");
+        cfg_err(c, root, "log: \"file\" is only used with \"target: file\"");
 }
 
 static void
 check_run_as(struct ctx *c, yaml_node_t *root)
 {
     if (c->cfg->run_as.group != NULL && c->cfg->run_as.user == NULL)
-        cerr(c, root, "\"group\" needs \"user\": tlsterm changes both or neither");
+        cfg_err(c, root, "\"group\" needs \"user\": tlsterm changes both or neither");
 }
 
 static void
 check_tls_versions(struct ctx *c, yaml_node_t *root)
 {
     if (c->cfg->tls.min_version > c->cfg->tls.max_version)
-        cerr(c, root, "tls: min_version \"1.%d\" is above max_version \"1.%d\"",
+        cfg_err(c, root, "tls: min_version \"1.%d\" is above max_version \"1.%d\"",
              c->cfg->tls.min_version - 1, c->cfg->tls.max_version - 1);
 }
 
@@ -1308,22 +753,22 @@ static void
 config_walk(struct ctx *c, yaml_node_t *root)
 {
     if (root == NULL) {
-        cerr_at(c, (struct config_pos){ 1, 1 }, "config is empty (expected a mapping "
+        cfg_err_at(c, (struct config_pos){ 1, 1 }, "config is empty (expected a mapping "
                 "with at least \"listeners\" and \"backends\")");
         return;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        cerr(c, root, "top level must be a mapping");
+        cfg_err(c, root, "top level must be a mapping");
         return;
     }
     c->cfg = config_new(c->path);
     c->dir = config_dir(c->path);
     if (c->cfg == NULL || c->dir == NULL) {
-        cerr(c, root, "%s", c->cfg == NULL ? "out of memory"
+        cfg_err(c, root, "%s", c->cfg == NULL ? "out of memory"
                                            : "cannot find the current directory");
         return;
     }
-    walk_map(c, root, top_keys, "config", c->cfg);
+    cfg_walk_map(c, root, top_keys, "config", c->cfg);
     if (c->cfg->tls.tickets.lifetime_ms == 0)
         c->cfg->tls.tickets.lifetime_ms = c->cfg->tls.tickets.rotate_ms;
     check_backend_refs(c);

@@ -40,7 +40,7 @@ static void
 on_admin_listen(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
-    const char *s = want_text(c, k->name, v, "an address (\"127.0.0.1:9443\") or "
+    const char *s = cfg_want_text(c, k->name, v, "an address (\"127.0.0.1:9443\") or "
                               "\"unix:/path\"");
     const char *why = NULL;
     struct config_addr a;
@@ -49,17 +49,17 @@ on_admin_listen(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *o
         return;
     if (strncmp(s, "unix:", 5) == 0 ? unix_addr(s, &a, &why) != 0
                                     : config_parse_addr(s, false, &a, &why) != 0) {
-        cerr(c, v, "invalid admin.listen \"%s\": %s", s, why);
+        cfg_err(c, v, "invalid admin.listen \"%s\": %s", s, why);
         return;
     }
-    a.pos = node_pos(v);
+    a.pos = cfg_node_pos(v);
     cfg->admin.listen = a;
     cfg->admin.enabled = true;
 }
 
 const struct key_spec config_admin_keys[] = {
     { "listen", on_admin_listen, 0, NULL, true },
-    { "allow_remote", on_bool, offsetof(struct config, admin.allow_remote), NULL, false },
+    { "allow_remote", cfg_on_bool, offsetof(struct config, admin.allow_remote), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -86,7 +86,7 @@ config_admin_check(struct ctx *c)
     const struct config *cfg = c->cfg;
 
     if (cfg->admin.enabled && !cfg->admin.allow_remote && !is_loopback(&cfg->admin.listen.ss))
-        cerr_at(c, cfg->admin.listen.pos, "admin.listen \"%s\" is not a loopback address: the "
+        cfg_err_at(c, cfg->admin.listen.pos, "admin.listen \"%s\" is not a loopback address: the "
                 "admin listener has no authentication; set admin.allow_remote: true to "
                 "serve it there anyway", cfg->admin.listen.text);
 }

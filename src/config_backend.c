@@ -41,24 +41,24 @@ static void
 on_server_address(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct server_item *it = obj;
-    const char *s = want_text(c, k->name, v, "an address"), *why;
+    const char *s = cfg_want_text(c, k->name, v, "an address"), *why;
 
     if (s == NULL)
         return;
     if (config_parse_addr(s, true, &it->addr, &why) != 0) {
-        cerr(c, v, "invalid server address \"%s\": %s", s, why);
+        cfg_err(c, v, "invalid server address \"%s\": %s", s, why);
         return;
     }
-    it->addr.pos = node_pos(v);
+    it->addr.pos = cfg_node_pos(v);
     it->has_addr = true;
 }
 
 static const struct key_spec server_keys[] = {
     { "address", on_server_address, 0, NULL, true },
-    { "weight", on_count, offsetof(struct server_item, o.weight), &weight_kind, false },
-    { "max_connections", on_count, offsetof(struct server_item, o.max_connections),
+    { "weight", cfg_on_count, offsetof(struct server_item, o.weight), &weight_kind, false },
+    { "max_connections", cfg_on_count, offsetof(struct server_item, o.max_connections),
       &server_max_kind, false },
-    { "backup", on_bool, offsetof(struct server_item, o.backup), NULL, false },
+    { "backup", cfg_on_bool, offsetof(struct server_item, o.backup), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -67,10 +67,10 @@ server_item(struct ctx *c, yaml_node_t *node, struct server_item *it)
 {
     it->o.weight = 1;
     if (node->type == YAML_MAPPING_NODE) {
-        walk_map(c, node, server_keys, "server", it);
+        cfg_walk_map(c, node, server_keys, "server", it);
         return it->has_addr ? 0 : -1;
     }
-    return addr_item(c, &(struct key_spec){ "servers", NULL, 0, &server_kind, true }, node,
+    return cfg_addr_item(c, &(struct key_spec){ "servers", NULL, 0, &server_kind, true }, node,
                      &it->addr);
 }
 
@@ -79,22 +79,22 @@ on_servers(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_backend *b = obj;
     bool one = v->type == YAML_SCALAR_NODE;
-    size_t n = one ? 1 : want_seq(c, k->name, v);
+    size_t n = one ? 1 : cfg_want_seq(c, k->name, v);
 
     if (n == 0)
         return;
     if (n > CONFIG_SERVERS_MAX) {
-        cerr(c, v, "%zu servers: a backend has at most %d", n, CONFIG_SERVERS_MAX);
+        cfg_err(c, v, "%zu servers: a backend has at most %d", n, CONFIG_SERVERS_MAX);
         return;
     }
     b->servers = calloc(n, sizeof(*b->servers));
     b->opts = calloc(n, sizeof(*b->opts));
     if (b->servers == NULL || b->opts == NULL) {
-        oom(c, v);
+        cfg_oom(c, v);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *node = one ? v : seq_item(c, v, i);
+        yaml_node_t *node = one ? v : cfg_seq_item(c, v, i);
         struct server_item it = { 0 };
         if (node == NULL || server_item(c, node, &it) != 0)
             continue;
@@ -107,29 +107,29 @@ static void
 on_health_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_health *hc = obj;
-    const char *s = want_text(c, k->name, v, "a path such as /health");
+    const char *s = cfg_want_text(c, k->name, v, "a path such as /health");
 
     if (s == NULL)
         return;
     if (s[0] != '/' || s[strcspn(s, " \t\r\n")] != '\0') {
-        cerr(c, v, "invalid path \"%s\": must start with / and contain no spaces", s);
+        cfg_err(c, v, "invalid path \"%s\": must start with / and contain no spaces", s);
         return;
     }
     free(hc->path);
-    hc->path = ctx_strdup(c, v, s);
+    hc->path = cfg_strdup(c, v, s);
 }
 
 static const struct count_kind rise_fall_kind = { 1, 100, false };
 static const struct count_kind status_kind = { 100, 599, false };
 
 static const struct key_spec health_keys[] = {
-    { "type", on_enum, offsetof(struct config_health, type), &health_type_kind, false },
-    { "interval", on_timeout, offsetof(struct config_health, interval_ms), NULL, false },
-    { "timeout", on_timeout, offsetof(struct config_health, timeout_ms), NULL, false },
-    { "rise", on_count, offsetof(struct config_health, rise), &rise_fall_kind, false },
-    { "fall", on_count, offsetof(struct config_health, fall), &rise_fall_kind, false },
+    { "type", cfg_on_enum, offsetof(struct config_health, type), &health_type_kind, false },
+    { "interval", cfg_on_timeout, offsetof(struct config_health, interval_ms), NULL, false },
+    { "timeout", cfg_on_timeout, offsetof(struct config_health, timeout_ms), NULL, false },
+    { "rise", cfg_on_count, offsetof(struct config_health, rise), &rise_fall_kind, false },
+    { "fall", cfg_on_count, offsetof(struct config_health, fall), &rise_fall_kind, false },
     { "path", on_health_path, 0, NULL, false },
-    { "expect_status", on_count, offsetof(struct config_health, expect_status), &status_kind,
+    { "expect_status", cfg_on_count, offsetof(struct config_health, expect_status), &status_kind,
       false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -142,20 +142,20 @@ on_health(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     struct config_health *hc = &b->health;
 
     if (v->type != YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be a mapping", k->name);
+        cfg_err(c, v, "\"%s\" must be a mapping", k->name);
         return;
     }
     hc->type = HEALTH_TCP;
-    walk_map(c, v, health_keys, "health", hc);
+    cfg_walk_map(c, v, health_keys, "health", hc);
     if (hc->type == HEALTH_TCP && (hc->path != NULL || hc->expect_status != 200))
-        cerr(c, v, "health: path and expect_status need \"type: http\"");
+        cfg_err(c, v, "health: path and expect_status need \"type: http\"");
 }
 
 static void
 on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "v1 or v2");
+    const char *s = cfg_want_text(c, k->name, v, "v1 or v2");
 
     if (s == NULL)
         return;
@@ -166,14 +166,14 @@ on_proxy_protocol(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void 
     else if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0)
         b->proxy_protocol = 0;
     else
-        cerr(c, v, "invalid proxy_protocol \"%s\": expected v1, v2 or off", s);
+        cfg_err(c, v, "invalid proxy_protocol \"%s\": expected v1, v2 or off", s);
 }
 
 static void
 on_hsts(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_backend *b = obj;
-    const char *s = want_text(c, k->name, v, "max-age=SECONDS[; includeSubDomains]");
+    const char *s = cfg_want_text(c, k->name, v, "max-age=SECONDS[; includeSubDomains]");
     bool ok;
 
     if (s == NULL)
@@ -182,12 +182,12 @@ on_hsts(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     for (const char *p = s; ok && *p; p++)
         ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
     if (!ok) {
-        cerr(c, v, "invalid hsts \"%s\": expected max-age=SECONDS, optionally followed by "
+        cfg_err(c, v, "invalid hsts \"%s\": expected max-age=SECONDS, optionally followed by "
              "\"; includeSubDomains\" and \"; preload\"", s);
         return;
     }
     free(b->http.hsts);
-    b->http.hsts = ctx_strdup(c, v, s);
+    b->http.hsts = cfg_strdup(c, v, s);
 }
 
 static const struct size_kind head_kind = {
@@ -196,18 +196,18 @@ static const struct size_kind head_kind = {
 
 static const struct key_spec backend_keys[] = {
     { "servers", on_servers, 0, NULL, true },
-    { "balance", on_enum, offsetof(struct config_backend, balance), &balance_kind, false },
-    { "fail_timeout", on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
+    { "balance", cfg_on_enum, offsetof(struct config_backend, balance), &balance_kind, false },
+    { "fail_timeout", cfg_on_timeout, offsetof(struct config_backend, fail_timeout_ms), NULL, false },
     { "health", on_health, 0, NULL, false },
     { "proxy_protocol", on_proxy_protocol, 0, NULL, false },
-    { "forwarded_headers", on_bool, offsetof(struct config_backend, http.enabled), NULL, false },
-    { "forwarded_rfc7239", on_bool, offsetof(struct config_backend, http.rfc7239), NULL, false },
-    { "client_cert_headers", on_bool, offsetof(struct config_backend, http.client_cert), NULL,
+    { "forwarded_headers", cfg_on_bool, offsetof(struct config_backend, http.enabled), NULL, false },
+    { "forwarded_rfc7239", cfg_on_bool, offsetof(struct config_backend, http.rfc7239), NULL, false },
+    { "client_cert_headers", cfg_on_bool, offsetof(struct config_backend, http.client_cert), NULL,
       false },
     { "hsts", on_hsts, 0, NULL, false },
-    { "max_request_head", on_size, offsetof(struct config_backend, http.max_head), &head_kind,
+    { "max_request_head", cfg_on_size, offsetof(struct config_backend, http.max_head), &head_kind,
       false },
-    { "allow_connect", on_bool, offsetof(struct config_backend, http.allow_connect), NULL, false },
+    { "allow_connect", cfg_on_bool, offsetof(struct config_backend, http.allow_connect), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -221,7 +221,7 @@ check_backend_http(struct ctx *c, yaml_node_t *node, struct config_backend *b)
                     : b->http.allow_connect ? "allow_connect" : NULL;
 
     if (!b->http.enabled && opt != NULL)
-        cerr(c, node, "backend \"%s\": %s needs \"forwarded_headers: true\"", b->name, opt);
+        cfg_err(c, node, "backend \"%s\": %s needs \"forwarded_headers: true\"", b->name, opt);
     if (b->http.max_head == 0)
         b->http.max_head = 64 * 1024;
 }
@@ -231,28 +231,28 @@ static int
 backend_one(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair,
             struct config_backend *b)
 {
-    yaml_node_t *kn = map_key(c, map, pair), *vn;
+    yaml_node_t *kn = cfg_map_key(c, map, pair), *vn;
     char what[128];
 
     if (kn == NULL)
         return -1;
-    if (!name_ok(node_text(kn))) {
-        cerr(c, kn, "invalid backend name \"%s\": use only letters, digits, "
-             "\"_\", \".\" and \"-\"", node_text(kn));
+    if (!cfg_name_ok(cfg_node_text(kn))) {
+        cfg_err(c, kn, "invalid backend name \"%s\": use only letters, digits, "
+             "\"_\", \".\" and \"-\"", cfg_node_text(kn));
         return -1;
     }
-    vn = node_get(c, pair->value);
-    b->name = ctx_strdup(c, kn, node_text(kn));
+    vn = cfg_node(c, pair->value);
+    b->name = cfg_strdup(c, kn, cfg_node_text(kn));
     if (vn == NULL || b->name == NULL)
         return b->name != NULL ? 0 : -1;
-    b->pos = node_pos(kn);
+    b->pos = cfg_node_pos(kn);
     b->fail_timeout_ms = 10 * 1000;
     b->health = (struct config_health){ HEALTH_NONE, 2000, 1000, 2, 3, NULL, 200 };
     snprintf(what, sizeof(what), "backend \"%s\"", b->name);
     if (vn->type != YAML_MAPPING_NODE)
-        cerr(c, vn, "%s must be a mapping with \"servers\"", what);
+        cfg_err(c, vn, "%s must be a mapping with \"servers\"", what);
     else {
-        walk_map(c, vn, backend_keys, what, b);
+        cfg_walk_map(c, vn, backend_keys, what, b);
         check_backend_http(c, vn, b);
     }
     return 0;
@@ -265,17 +265,17 @@ on_backends(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
     size_t n;
 
     if (v->type != YAML_MAPPING_NODE) {
-        cerr(c, v, "\"%s\" must be a mapping", k->name);
+        cfg_err(c, v, "\"%s\" must be a mapping", k->name);
         return;
     }
     n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
     if (n == 0) {
-        cerr(c, v, "\"%s\" must not be empty", k->name);
+        cfg_err(c, v, "\"%s\" must not be empty", k->name);
         return;
     }
     cfg->backends = calloc(n, sizeof(*cfg->backends));
     if (cfg->backends == NULL) {
-        oom(c, v);
+        cfg_oom(c, v);
         return;
     }
     for (size_t i = 0; i < n; i++) {

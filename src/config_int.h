@@ -15,6 +15,7 @@
 #include "files.h"
 
 #define CONFIG_MAX_CONNECTIONS_MAX 10000000
+#define CONFIG_TIMEOUT_MAX_MS (30ULL * 24 * 3600 * 1000)
 
 /* Aliases can make one node reachable along many paths; this bounds the
  * work a small file can ask for. */
@@ -74,43 +75,46 @@ struct size_kind {
     const char *range;          /* the message when outside */
 };
 
-int addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
+int cfg_addr_item(struct ctx *c, const struct key_spec *k, const yaml_node_t *it,
               struct config_addr *a);
-void cerr(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+void cfg_err(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void cerr_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
+void cfg_err_at(struct ctx *c, struct config_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Expands YAML merge keys in c->doc (config_merge.c). */
 void config_merge_keys(struct ctx *c);
-char *ctx_strdup(struct ctx *c, const yaml_node_t *n, const char *s);
-yaml_node_t *map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair);
-bool name_ok(const char *s);
-yaml_node_t *node_get(struct ctx *c, int id);
-struct config_pos node_pos(const yaml_node_t *n);
-const char *node_text(const yaml_node_t *n);
-void oom(struct ctx *c, const yaml_node_t *n);
-yaml_node_t *seq_item(struct ctx *c, const yaml_node_t *seq, size_t i);
+char *cfg_strdup(struct ctx *c, const yaml_node_t *n, const char *s);
+yaml_node_t *cfg_map_key(struct ctx *c, const yaml_node_t *map, const yaml_node_pair_t *pair);
+bool cfg_name_ok(const char *s);
+yaml_node_t *cfg_node(struct ctx *c, int id);
+struct config_pos cfg_node_pos(const yaml_node_t *n);
+const char *cfg_node_text(const yaml_node_t *n);
+void cfg_oom(struct ctx *c, const yaml_node_t *n);
+yaml_node_t *cfg_seq_item(struct ctx *c, const yaml_node_t *seq, size_t i);
 /* Dispatches each key of map to its handler (see config.c). */
-void walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys, const char *what,
+void cfg_walk_map(struct ctx *c, yaml_node_t *map, const struct key_spec *keys, const char *what,
               void *obj);
-size_t want_seq(struct ctx *c, const char *key, const yaml_node_t *v);
-const char *want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun);
-void on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-void on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
-bool str_in(const char *s, const char *const *list);
+size_t cfg_want_seq(struct ctx *c, const char *key, const yaml_node_t *v);
+const char *cfg_want_text(struct ctx *c, const char *key, const yaml_node_t *v, const char *noun);
+void cfg_on_count(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_bool(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_timeout(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_enum(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_size(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_path(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_addrs(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_alpn(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+void cfg_on_submap(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj);
+bool cfg_str_in(const char *s, const char *const *list);
+/* Appends s to a ", "-separated list in buf (size > 8), ending it with
+ * ", ..." once full. */
+void cfg_list_append(char *buf, size_t size, bool *full, const char *s);
 
 /* A sequence of CIDR blocks ("10.0.0.0/8", one address); noun names
  * them in the messages. */
-void cidr_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
+void cfg_cidr_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
                struct config_cidr **out, size_t *n, const char *noun);
-const char *want_item_text(struct ctx *c, const char *key, const yaml_node_t *v);
+const char *cfg_want_item_text(struct ctx *c, const char *key, const yaml_node_t *v);
 
 /* config_admin.c */
 extern const struct key_spec config_admin_keys[];

@@ -15,38 +15,13 @@
 #define CONFIG_BUFFER_MAX (1024 * 1024)
 #define CONFIG_RATE_MAX 1000000
 
-void
-cidr_list(struct ctx *c, const struct key_spec *k, yaml_node_t *v,
-          struct config_cidr **out, size_t *n, const char *noun)
-{
-    size_t want = want_seq(c, k->name, v);
-
-    if (want == 0)
-        return;
-    *out = calloc(want, sizeof(**out));
-    if (*out == NULL) {
-        oom(c, v);
-        return;
-    }
-    for (size_t i = 0; i < want; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
-        const char *s = it != NULL ? want_item_text(c, k->name, it) : NULL;
-        const char *why = NULL;
-        if (s == NULL)
-            continue;
-        if (config_parse_cidr(s, &(*out)[*n], &why) != 0)
-            cerr(c, it, "invalid %s address \"%s\": %s", noun, s, why);
-        else
-            (*n)++;
-    }
-}
 
 static void
 on_exempt(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
 
-    cidr_list(c, k, v, &cfg->limits.per_address.exempt, &cfg->limits.per_address.n_exempt,
+    cfg_cidr_list(c, k, v, &cfg->limits.per_address.exempt, &cfg->limits.per_address.n_exempt,
               "exempt");
 }
 
@@ -59,24 +34,24 @@ static const struct size_kind buffer_kind = {
 };
 
 static const struct key_spec per_address_keys[] = {
-    { "connections", on_count, offsetof(struct config, limits.per_address.connections),
+    { "connections", cfg_on_count, offsetof(struct config, limits.per_address.connections),
       &limit_kind, false },
-    { "handshakes_per_second", on_count,
+    { "handshakes_per_second", cfg_on_count,
       offsetof(struct config, limits.per_address.handshakes_per_second), &rate_kind, false },
-    { "handshake_burst", on_count, offsetof(struct config, limits.per_address.handshake_burst),
+    { "handshake_burst", cfg_on_count, offsetof(struct config, limits.per_address.handshake_burst),
       &rate_kind, false },
     { "exempt", on_exempt, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
 const struct key_spec config_limit_keys[] = {
-    { "max_connections", on_count, offsetof(struct config, limits.max_connections),
+    { "max_connections", cfg_on_count, offsetof(struct config, limits.max_connections),
       &max_conn_kind, false },
-    { "buffer_size", on_size, offsetof(struct config, limits.buffer_size), &buffer_kind, false },
-    { "max_handshakes", on_count, offsetof(struct config, limits.max_handshakes),
+    { "buffer_size", cfg_on_size, offsetof(struct config, limits.buffer_size), &buffer_kind, false },
+    { "max_handshakes", cfg_on_count, offsetof(struct config, limits.max_handshakes),
       &limit_kind, false },
-    { "worker_max_handshakes", on_count, offsetof(struct config, limits.worker_max_handshakes),
+    { "worker_max_handshakes", cfg_on_count, offsetof(struct config, limits.worker_max_handshakes),
       &limit_kind, false },
-    { "per_address", on_submap, 0, per_address_keys, false },
+    { "per_address", cfg_on_submap, 0, per_address_keys, false },
     { NULL, NULL, 0, NULL, false },
 };

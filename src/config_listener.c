@@ -29,11 +29,11 @@ static const struct addr_kind listen_kind = {
 };
 
 static const struct key_spec cert_keys[] = {
-    { "cert", on_path, offsetof(struct config_cert, cert_file), NULL, true },
-    { "key", on_path, offsetof(struct config_cert, key_file), NULL, true },
-    { "key_passphrase_file", on_path, offsetof(struct config_cert, key_passphrase_file),
+    { "cert", cfg_on_path, offsetof(struct config_cert, cert_file), NULL, true },
+    { "key", cfg_on_path, offsetof(struct config_cert, key_file), NULL, true },
+    { "key_passphrase_file", cfg_on_path, offsetof(struct config_cert, key_passphrase_file),
       NULL, false },
-    { "allow_expired", on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
+    { "allow_expired", cfg_on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -52,8 +52,8 @@ struct cert_list {
 static const char *const cert_exts[] = { ".pem", ".crt", ".cer", NULL };
 
 static const struct key_spec dir_keys[] = {
-    { "dir", on_path, offsetof(struct config_cert, cert_file), NULL, true },
-    { "allow_expired", on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
+    { "dir", cfg_on_path, offsetof(struct config_cert, cert_file), NULL, true },
+    { "allow_expired", cfg_on_bool, offsetof(struct config_cert, allow_expired), NULL, false },
     { NULL, NULL, 0, NULL, false },
 };
 
@@ -150,7 +150,7 @@ dir_add(struct dir_walk *w, const char *cert, const char *key)
 
     if (cc == NULL)
         return -1;
-    cc->pos = node_pos(w->node);
+    cc->pos = cfg_node_pos(w->node);
     cc->allow_expired = w->tmpl->allow_expired;
     cc->cert_file = strdup(cert);
     cc->key_file = strdup(key);
@@ -168,7 +168,7 @@ dir_cert_only(struct dir_walk *w, const char *name, const char *path)
 
     snprintf(key, sizeof(key), "%.*s.key", (int)(stem ? stem : strlen(name)), name);
     if (stem == 0 || !dir_has(w->names, w->n, key)) {
-        cerr(w->c, w->node, "certificate %s has no private key: put the key in the same "
+        cfg_err(w->c, w->node, "certificate %s has no private key: put the key in the same "
              "file or beside it as %s/%s", path, w->dir, key);
         return 0;
     }
@@ -199,7 +199,7 @@ dir_entry(struct dir_walk *w, const char *name, const char *path)
         return 0;
     }
     if (rc != 0) {
-        cerr(w->c, w->node, "cannot read %s: %s", path, files_strerror(-rc));
+        cfg_err(w->c, w->node, "cannot read %s: %s", path, files_strerror(-rc));
         return 0;
     }
     crt = strstr((const char *)b.data, "-----BEGIN CERTIFICATE-----") != NULL;
@@ -226,12 +226,12 @@ dir_walk(struct dir_walk *w)
 
         free(path);
         if (rc < 0) {
-            oom(w->c, w->node);
+            cfg_oom(w->c, w->node);
             return;
         }
     }
     if (w->out->n == before && w->c->n_errors == errors)
-        cerr(w->c, w->node, "certificate directory %s holds no certificate and key "
+        cfg_err(w->c, w->node, "certificate directory %s holds no certificate and key "
              "(a file with both, or NAME.pem with NAME.key)", w->dir);
 }
 
@@ -244,7 +244,7 @@ cert_dir_expand(struct ctx *c, yaml_node_t *map, struct cert_list *out)
     size_t len;
     int rc;
 
-    walk_map(c, map, dir_keys, "certificate directory", &tmpl);
+    cfg_walk_map(c, map, dir_keys, "certificate directory", &tmpl);
     if (tmpl.cert_file == NULL)
         return;
     len = strlen(tmpl.cert_file);
@@ -253,10 +253,10 @@ cert_dir_expand(struct ctx *c, yaml_node_t *map, struct cert_list *out)
     w.dir = tmpl.cert_file;
     rc = files_list(w.dir, &list);
     if (rc != 0)
-        cerr(c, map, "cannot read certificate directory %s: %s", w.dir,
+        cfg_err(c, map, "cannot read certificate directory %s: %s", w.dir,
              rc == -ENOTDIR ? "not a directory" : files_strerror(-rc));
     else if ((w.names = dir_names(&list, &w.n)) == NULL)
-        oom(c, map);
+        cfg_oom(c, map);
     else
         dir_walk(&w);
     free(w.names);
@@ -270,8 +270,8 @@ is_cert_dir(struct ctx *c, yaml_node_t *map)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node_get(c, p->key);
-        if (kn != NULL && kn->type == YAML_SCALAR_NODE && strcmp(node_text(kn), "dir") == 0)
+        yaml_node_t *kn = cfg_node(c, p->key);
+        if (kn != NULL && kn->type == YAML_SCALAR_NODE && strcmp(cfg_node_text(kn), "dir") == 0)
             return true;
     }
     return false;
@@ -283,7 +283,7 @@ cert_item(struct ctx *c, const struct key_spec *k, yaml_node_t *it, struct cert_
     struct config_cert *cc;
 
     if (it->type != YAML_MAPPING_NODE) {
-        cerr(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\", "
+        cfg_err(c, it, "each entry of \"%s\" must be a mapping with \"cert\" and \"key\", "
              "or with \"dir\"", k->name);
         return;
     }
@@ -292,11 +292,11 @@ cert_item(struct ctx *c, const struct key_spec *k, yaml_node_t *it, struct cert_
         return;
     }
     if ((cc = cert_list_add(out)) == NULL) {
-        oom(c, it);
+        cfg_oom(c, it);
         return;
     }
-    cc->pos = node_pos(it);
-    walk_map(c, it, cert_keys, "certificate entry", cc);
+    cc->pos = cfg_node_pos(it);
+    cfg_walk_map(c, it, cert_keys, "certificate entry", cc);
 }
 
 /* A sequence of entries (each {cert, key, ...} or {dir}), or one {dir}. */
@@ -309,9 +309,9 @@ on_certificates(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *o
 
     if (v->type == YAML_MAPPING_NODE && is_cert_dir(c, v))
         cert_dir_expand(c, v, &out);
-    else if ((n = want_seq(c, k->name, v)) > 0)
+    else if ((n = cfg_want_seq(c, k->name, v)) > 0)
         for (size_t i = 0; i < n; i++) {
-            yaml_node_t *it = seq_item(c, v, i);
+            yaml_node_t *it = cfg_seq_item(c, v, i);
             if (it != NULL)
                 cert_item(c, k, it, &out);
         }
@@ -323,35 +323,35 @@ static void
 on_listener_name(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
-    const char *s = want_text(c, k->name, v, "a string");
+    const char *s = cfg_want_text(c, k->name, v, "a string");
 
     if (s == NULL)
         return;
-    if (!name_ok(s)) {
-        cerr(c, v, "invalid listener name \"%s\": use only letters, digits, "
+    if (!cfg_name_ok(s)) {
+        cfg_err(c, v, "invalid listener name \"%s\": use only letters, digits, "
              "\"_\", \".\" and \"-\"", s);
         return;
     }
     for (const struct config_listener *prev = c->cfg->listeners; prev < l; prev++) {
         if (prev->name != NULL && strcmp(prev->name, s) == 0) {
-            cerr(c, v, "duplicate listener name \"%s\" (first used at line %d)", s,
+            cfg_err(c, v, "duplicate listener name \"%s\" (first used at line %d)", s,
                  prev->pos.line);
             return;
         }
     }
-    l->name = ctx_strdup(c, v, s);
+    l->name = cfg_strdup(c, v, s);
 }
 
 static void
 on_backend_ref(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
-    const char *s = want_text(c, k->name, v, "a backend name");
+    const char *s = cfg_want_text(c, k->name, v, "a backend name");
 
     if (s == NULL)
         return;
-    l->backend_name = ctx_strdup(c, v, s);
-    c->backend_ref[l - c->cfg->listeners] = node_pos(v);
+    l->backend_name = cfg_strdup(c, v, s);
+    c->backend_ref[l - c->cfg->listeners] = cfg_node_pos(v);
 }
 
 /* A host name as SNI carries it, or "*." and a suffix of at least two
@@ -366,10 +366,10 @@ sni_pattern(struct ctx *c, const yaml_node_t *v, const char *s)
         name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "_.-")] ||
         name[0] == '.' || name[strlen(name) - 1] == '.' || strstr(name, "..") != NULL ||
         (name != s && strchr(name, '.') == NULL)) {
-        cerr(c, v, "invalid sni \"%s\": expected a host name or \"*.\" and a domain", s);
+        cfg_err(c, v, "invalid sni \"%s\": expected a host name or \"*.\" and a domain", s);
         return NULL;
     }
-    out = ctx_strdup(c, v, s);
+    out = cfg_strdup(c, v, s);
     for (char *p = out; p != NULL && *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
     return out;
@@ -379,7 +379,7 @@ static void
 on_route_sni(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_route *r = obj;
-    const char *s = want_text(c, k->name, v, "a host name");
+    const char *s = cfg_want_text(c, k->name, v, "a host name");
 
     if (s != NULL)
         r->sni = sni_pattern(c, v, s);
@@ -389,12 +389,12 @@ static void
 on_route_backend(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_route *r = obj;
-    const char *s = want_text(c, k->name, v, "a backend name");
+    const char *s = cfg_want_text(c, k->name, v, "a backend name");
 
     if (s == NULL)
         return;
-    r->backend_name = ctx_strdup(c, v, s);
-    r->pos = node_pos(v);
+    r->backend_name = cfg_strdup(c, v, s);
+    r->pos = cfg_node_pos(v);
 }
 
 static const struct key_spec route_keys[] = {
@@ -407,37 +407,37 @@ static void
 on_routes(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
-    size_t n = want_seq(c, k->name, v);
+    size_t n = cfg_want_seq(c, k->name, v);
 
     if (n == 0)
         return;
     l->routes = calloc(n, sizeof(*l->routes));
     if (l->routes == NULL) {
-        oom(c, v);
+        cfg_oom(c, v);
         return;
     }
     l->n_routes = n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
+        yaml_node_t *it = cfg_seq_item(c, v, i);
         if (it == NULL)
             continue;
-        l->routes[i].pos = node_pos(it);
+        l->routes[i].pos = cfg_node_pos(it);
         if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping with \"sni\" and \"backend\"",
+            cfg_err(c, it, "each entry of \"%s\" must be a mapping with \"sni\" and \"backend\"",
                  k->name);
         else
-            walk_map(c, it, route_keys, "route", &l->routes[i]);
+            cfg_walk_map(c, it, route_keys, "route", &l->routes[i]);
     }
 }
 
 static const struct count_kind depth_kind = { 1, 20, false };
 
 static const struct key_spec client_auth_keys[] = {
-    { "mode", on_enum, offsetof(struct config_listener, client_auth.mode), &auth_mode_kind,
+    { "mode", cfg_on_enum, offsetof(struct config_listener, client_auth.mode), &auth_mode_kind,
       false },
-    { "ca", on_path, offsetof(struct config_listener, client_auth.ca_file), NULL, false },
-    { "crl", on_path, offsetof(struct config_listener, client_auth.crl_file), NULL, false },
-    { "verify_depth", on_count, offsetof(struct config_listener, client_auth.verify_depth),
+    { "ca", cfg_on_path, offsetof(struct config_listener, client_auth.ca_file), NULL, false },
+    { "crl", cfg_on_path, offsetof(struct config_listener, client_auth.crl_file), NULL, false },
+    { "verify_depth", cfg_on_count, offsetof(struct config_listener, client_auth.verify_depth),
       &depth_kind, false },
     { NULL, NULL, 0, NULL, false },
 };
@@ -447,7 +447,7 @@ on_trusted(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config_listener *l = obj;
 
-    cidr_list(c, k, v, &l->trusted, &l->n_trusted, "trusted");
+    cfg_cidr_list(c, k, v, &l->trusted, &l->n_trusted, "trusted");
 }
 
 static const struct count_kind port_kind = { 1, 65535, false };
@@ -456,11 +456,11 @@ static const struct count_kind port_kind = { 1, 65535, false };
  * https.  It has no certificates and no backend, so it has its own keys. */
 static const struct key_spec redirect_keys[] = {
     { "name", on_listener_name, 0, NULL, true },
-    { "listen", on_addrs, 0, &listen_kind, true },
-    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
+    { "listen", cfg_on_addrs, 0, &listen_kind, true },
+    { "redirect_to_https", cfg_on_bool, offsetof(struct config_listener, redirect_to_https),
       NULL, true },
-    { "https_port", on_count, offsetof(struct config_listener, https_port), &port_kind, false },
-    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
+    { "https_port", cfg_on_count, offsetof(struct config_listener, https_port), &port_kind, false },
+    { "proxy_protocol_in", cfg_on_bool, offsetof(struct config_listener, proxy_protocol_in),
       NULL, false },
     { "trusted", on_trusted, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
@@ -468,7 +468,7 @@ static const struct key_spec redirect_keys[] = {
 
 /* "redirect_to_https: true" in the mapping, before walking it, picks the
  * key table (and so which keys are required).  It reads the key nodes
- * itself: map_key() reports problems, and the walk reports them once. */
+ * itself: cfg_map_key() reports problems, and the walk reports them once. */
 static bool
 is_redirect(struct ctx *c, yaml_node_t *map)
 {
@@ -476,27 +476,27 @@ is_redirect(struct ctx *c, yaml_node_t *map)
 
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node_get(c, p->key), *vn = node_get(c, p->value);
+        yaml_node_t *kn = cfg_node(c, p->key), *vn = cfg_node(c, p->value);
         if (kn != NULL && kn->type == YAML_SCALAR_NODE && vn != NULL &&
             vn->type == YAML_SCALAR_NODE &&
-            strcmp(node_text(kn), "redirect_to_https") == 0)
-            return str_in(node_text(vn), yes);
+            strcmp(cfg_node_text(kn), "redirect_to_https") == 0)
+            return cfg_str_in(cfg_node_text(vn), yes);
     }
     return false;
 }
 
 static const struct key_spec listener_keys[] = {
     { "name", on_listener_name, 0, NULL, true },
-    { "listen", on_addrs, 0, &listen_kind, true },
+    { "listen", cfg_on_addrs, 0, &listen_kind, true },
     { "certificates", on_certificates, 0, NULL, true },
     { "backend", on_backend_ref, 0, NULL, true },
-    { "alpn", on_alpn, 0, NULL, false },
-    { "sni_strict", on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
-    { "client_auth", on_submap, 0, client_auth_keys, false },
+    { "alpn", cfg_on_alpn, 0, NULL, false },
+    { "sni_strict", cfg_on_bool, offsetof(struct config_listener, sni_strict), NULL, false },
+    { "client_auth", cfg_on_submap, 0, client_auth_keys, false },
     { "routes", on_routes, 0, NULL, false },
-    { "redirect_to_https", on_bool, offsetof(struct config_listener, redirect_to_https),
+    { "redirect_to_https", cfg_on_bool, offsetof(struct config_listener, redirect_to_https),
       NULL, false },
-    { "proxy_protocol_in", on_bool, offsetof(struct config_listener, proxy_protocol_in),
+    { "proxy_protocol_in", cfg_on_bool, offsetof(struct config_listener, proxy_protocol_in),
       NULL, false },
     { "trusted", on_trusted, 0, NULL, false },
     { NULL, NULL, 0, NULL, false },
@@ -506,33 +506,33 @@ void
 on_listeners(struct ctx *c, const struct key_spec *k, yaml_node_t *v, void *obj)
 {
     struct config *cfg = obj;
-    size_t n = want_seq(c, k->name, v);
+    size_t n = cfg_want_seq(c, k->name, v);
 
     if (n == 0)
         return;
     cfg->listeners = calloc(n, sizeof(*cfg->listeners));
     c->backend_ref = calloc(n, sizeof(*c->backend_ref));
     if (cfg->listeners == NULL || c->backend_ref == NULL) {
-        oom(c, v);
+        cfg_oom(c, v);
         return;
     }
     cfg->n_listeners = n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = seq_item(c, v, i);
+        yaml_node_t *it = cfg_seq_item(c, v, i);
         if (it == NULL)
             continue;
-        cfg->listeners[i].pos = node_pos(it);
+        cfg->listeners[i].pos = cfg_node_pos(it);
         cfg->listeners[i].client_auth.verify_depth = 5;
         cfg->listeners[i].https_port = 443;
         if (it->type != YAML_MAPPING_NODE)
-            cerr(c, it, "each entry of \"%s\" must be a mapping", k->name);
+            cfg_err(c, it, "each entry of \"%s\" must be a mapping", k->name);
         else if (is_redirect(c, it))
-            walk_map(c, it, redirect_keys, "redirect listener", &cfg->listeners[i]);
+            cfg_walk_map(c, it, redirect_keys, "redirect listener", &cfg->listeners[i]);
         else
-            walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
+            cfg_walk_map(c, it, listener_keys, "listener", &cfg->listeners[i]);
         if (cfg->listeners[i].client_auth.mode != CLIENT_AUTH_NONE &&
             cfg->listeners[i].client_auth.ca_file == NULL)
-            cerr(c, it, "client_auth needs \"ca\" (the CA certificates that sign "
+            cfg_err(c, it, "client_auth needs \"ca\" (the CA certificates that sign "
                  "client certificates) unless its mode is none");
     }
 }

@@ -38,7 +38,7 @@ map_has_key(yaml_document_t *doc, const yaml_node_t *map, int key)
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *o = yaml_document_get_node(doc, p->key);
-        if (o != NULL && o->type == YAML_SCALAR_NODE && strcmp(node_text(o), node_text(k)) == 0)
+        if (o != NULL && o->type == YAML_SCALAR_NODE && strcmp(cfg_node_text(o), cfg_node_text(k)) == 0)
             return true;
     }
     return false;
@@ -53,12 +53,12 @@ merge_one(struct ctx *c, int id, int src, const yaml_node_t *at, unsigned char *
     yaml_node_t *s = yaml_document_get_node(c->doc, src);
 
     if (s == NULL || s->type != YAML_MAPPING_NODE) {
-        cerr(c, s != NULL ? s : at, "\"<<\" (a YAML merge key) takes a mapping or a list of "
+        cfg_err(c, s != NULL ? s : at, "\"<<\" (a YAML merge key) takes a mapping or a list of "
              "mappings: \"<<: *name\" where \"&name\" marks a mapping");
         return -1;
     }
     if (state[src] == MERGE_BUSY || src == id) {
-        cerr(c, at, "\"<<\" merges a mapping that contains this one");
+        cfg_err(c, at, "\"<<\" merges a mapping that contains this one");
         return -1;
     }
     if (state[src] == MERGE_TODO && merge_map(c, src, state) != 0)
@@ -71,7 +71,7 @@ merge_one(struct ctx *c, int id, int src, const yaml_node_t *at, unsigned char *
             continue;
         if (++c->visits >= CONFIG_MAX_NODE_VISITS ||
             !yaml_document_append_mapping_pair(c->doc, id, p.key, p.value)) {
-            cerr(c, at, "config too large once merge keys are expanded");
+            cfg_err(c, at, "config too large once merge keys are expanded");
             return -1;
         }
     }
@@ -107,7 +107,7 @@ merge_map(struct ctx *c, int id, unsigned char *state)
     state[id] = MERGE_DONE;
     for (p = m->data.mapping.pairs.start; rc == 0 && p < m->data.mapping.pairs.top; p++)
         if (is_merge_key(c->doc, p->key)) {
-            cerr(c, yaml_document_get_node(c->doc, p->key), "duplicate key \"<<\"");
+            cfg_err(c, yaml_document_get_node(c->doc, p->key), "duplicate key \"<<\"");
             rc = -1;
         }
     return rc;
@@ -120,7 +120,7 @@ config_merge_keys(struct ctx *c)
     unsigned char *state = calloc(n + 1, 1);
 
     if (state == NULL) {
-        cerr_at(c, (struct config_pos){ 0, 0 }, "out of memory");
+        cfg_err_at(c, (struct config_pos){ 0, 0 }, "out of memory");
         return;
     }
     for (size_t id = 1; id <= n; id++) {

@@ -24,10 +24,10 @@ sources() {
         redirect) echo "src/http_redirect.c -lhttp_parser" ;;
         proxy) echo "src/proxy_proto.c" ;;
         sni) echo "src/tls_sni.c" ;;
-        config) echo "src/config.c src/config_admin.c src/config_backend.c src/config_limits.c \
+        config) echo "src/config.c src/config_core.c src/config_admin.c src/config_backend.c src/config_limits.c \
             src/config_listener.c src/config_merge.c src/config_parse.c src/files.c src/log.c \
             src/tls_names.c -lyaml -lmbedtls -lmbedcrypto" ;;
-        ticket) echo "src/tls_ticket.c src/config.c src/config_admin.c src/config_backend.c \
+        ticket) echo "src/tls_ticket.c src/config.c src/config_core.c src/config_admin.c src/config_backend.c \
             src/config_limits.c src/config_listener.c src/config_merge.c src/config_parse.c \
             src/files.c src/log.c src/tls_names.c -lyaml -lmbedtls -lmbedx509 -lmbedcrypto" ;;
         http_fwd) echo "src/http_fwd.c -lhttp_parser" ;;

@@ -43,7 +43,7 @@ def enum_names(source, kind):
 
 
 def keys_of(source):
-    return set(re.findall(r'^\s*\{ "(\w+)", on_', source, re.M))
+    return set(re.findall(r'^\s*\{ "(\w+)", (?:cfg_)?on_', source, re.M))
 
 
 DESCRIPTION = section("tlsterm.8", "DESCRIPTION")

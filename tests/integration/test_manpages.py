@@ -21,7 +21,7 @@ SRCDIR = os.environ.get("TLSTERM_SRCDIR") or os.path.normpath(os.path.join(HERE,
 DOCS = os.path.join(SRCDIR, "docs")
 CONFIG_C = [os.path.join(SRCDIR, "src", f) for f in ("config.c", "config_backend.c",
                                                                "config_listener.c", "config_limits.c",
-                                                               "config_admin.c")]
+                                                               "config_admin.c", "config_core.c")]
 PAGES = ["tlsterm.8", "tlsterm.yaml.5"]
 # Sections of tlsterm.yaml.5 whose .TP tags are config keys and nothing else.
 KEY_SECTIONS = ("TOP-LEVEL KEYS", "LISTENERS", "BACKENDS")
@@ -173,9 +173,9 @@ def parser_keys():
     keys, parents = [], {}
     for m in re.finditer(r"(?:static )?const struct key_spec (\w+)\[\]\s*=\s*\{(.*?)\n\};", src, re.S):
         table, body = m.group(1), m.group(2)
-        for e in re.finditer(r'\{\s*"(\w+)"\s*,\s*on_\w+', body):
+        for e in re.finditer(r'\{\s*"(\w+)"\s*,\s*(?:cfg_)?on_\w+', body):
             keys.append((table, e.group(1)))
-        for e in re.finditer(r'\{\s*"(\w+)"\s*,\s*on_submap\s*,\s*\w+\s*,\s*(\w+)', body):
+        for e in re.finditer(r'\{\s*"(\w+)"\s*,\s*cfg_on_submap\s*,\s*\w+\s*,\s*(\w+)', body):
             parents[e.group(2)] = e.group(1)
     return keys, parents
 
