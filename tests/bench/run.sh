@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
-# Side-by-side benchmark of tlsterm, hitch and HAProxy in front of nginx.
+# Benchmarks: tlsterm side by side with hitch and HAProxy in front of nginx,
+# and what tlsterm's metrics counters cost (--metrics-cost).
 #
 #   tests/bench/run.sh [--quick]
 #       tlsterm on three mbedTLS builds (Debian 12's 2.28, Debian 13's 3.6 in
@@ -14,9 +15,22 @@
 #       whole of docs/performance.md and results/latest.tsv (TLS 1.2), or
 #       docs/performance-tls13.md and results/latest-tls13.tsv (--tls 1.3).
 #       `--tls` or a TLSTERM_BIN without --single selects this mode too.
-# See docs/performance.md for the method.  Loopback only; run as root.
+#   tests/bench/run.sh --metrics-cost [--quick] BASELINE_BIN [AFTER_BIN]
+#       what the per-worker metrics counters (issue 16) cost the hot path
+#       (tests/bench/metrics_cost.py): proxy CPU per full TLS 1.2 handshake
+#       and per keep-alive request, interleaved rounds, for BASELINE_BIN
+#       (built without the counters), AFTER_BIN (default: this checkout,
+#       built) and AFTER_BIN with a scraped admin listener; then the same
+#       operations' instruction counts under callgrind.  Writes
+#       tests/bench/results/metrics-cost.md.  About 7 minutes, --quick 2.
+# See docs/performance.md for the method (--metrics-cost: the method is in
+# its output, tests/bench/results/metrics-cost.md).  Loopback only; run as root.
 here=$(cd "$(dirname "$0")" && pwd)
 ulimit -n 400000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+for a in "$@"; do
+    # metrics_cost.py takes (and ignores) --metrics-cost wherever it is
+    [ "$a" = --metrics-cost ] && exec python3 "$here/metrics_cost.py" "$@"
+done
 single=
 for a in "$@"; do
     case $a in
