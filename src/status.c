@@ -18,8 +18,6 @@
 #include "gen.h"
 #include "tls.h"
 
-#define STATUS_MAX_CERTS 4096
-
 /* Everything both renderings show, gathered once. */
 struct status {
     struct server *srv;
@@ -54,11 +52,9 @@ status_gather(struct server *srv, struct status *st)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     st->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     metrics_sum_all(&srv->metrics, &st->all);
-    st->certs = calloc(STATUS_MAX_CERTS, sizeof(*st->certs));
-    if (st->certs != NULL)
-        st->n_certs = tls_ctx_certs(st->g->wtls[0], st->certs, STATUS_MAX_CERTS);
-    if (st->n_certs > STATUS_MAX_CERTS)
-        st->n_certs = STATUS_MAX_CERTS;
+    st->n_certs = tls_ctx_certs(st->g->wtls[0], NULL, 0);
+    st->certs = st->n_certs > 0 ? calloc(st->n_certs, sizeof(*st->certs)) : NULL;
+    st->n_certs = st->certs != NULL ? tls_ctx_certs(st->g->wtls[0], st->certs, st->n_certs) : 0;
     return 0;
 }
 

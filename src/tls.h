@@ -66,7 +66,8 @@ struct tls_cert_info {
     time_t not_after;
     const char *file;           /* the config's path; lives as long as ctx */
 };
-/* Up to max certificates of ctx into out; returns how many there are. */
+/* Up to max certificates of ctx into out (NULL with max 0: just count);
+ * returns how many there are. */
 size_t tls_ctx_certs(const struct tls_ctx *ctx, struct tls_cert_info *out, size_t max);
 /* The negotiated suite's slot (tls_suite_slot()) and version (0: TLS 1.2,
  * 1: TLS 1.3), for the metrics; once the handshake is done. */
