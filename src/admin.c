@@ -301,7 +301,8 @@ client_new(struct admin *a, int fd)
     struct timeval head = { ADMIN_HEAD_MS / 1000, (ADMIN_HEAD_MS % 1000) * 1000 };
     struct timeval wr = { ADMIN_WRITE_S, 0 };
 
-    if (c == NULL || (c->bev = bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+    if (c == NULL ||
+        (c->bev = bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
         free(c);
         close(fd);
         return;

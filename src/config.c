@@ -319,7 +319,8 @@ static const struct key_spec timeout_keys[] = {
     { "idle", cfg_on_timeout, offsetof(struct config, timeouts.idle_ms), NULL, false },
     { "connect", cfg_on_timeout, offsetof(struct config, timeouts.connect_ms), NULL, false },
     { "drain", cfg_on_timeout, offsetof(struct config, timeouts.drain_ms), NULL, false },
-    { "drain_notice", cfg_on_timeout, offsetof(struct config, timeouts.drain_notice_ms), "0 is off",
+    { "drain_notice", cfg_on_timeout, offsetof(struct config, timeouts.drain_notice_ms),
+      "0 is off",
       false },
     { NULL, NULL, 0, NULL, false },
 };

@@ -47,7 +47,8 @@ static const struct key_spec per_address_keys[] = {
 const struct key_spec config_limit_keys[] = {
     { "max_connections", cfg_on_count, offsetof(struct config, limits.max_connections),
       &max_conn_kind, false },
-    { "buffer_size", cfg_on_size, offsetof(struct config, limits.buffer_size), &buffer_kind, false },
+    { "buffer_size", cfg_on_size, offsetof(struct config, limits.buffer_size),
+      &buffer_kind, false },
     { "max_handshakes", cfg_on_count, offsetof(struct config, limits.max_handshakes),
       &limit_kind, false },
     { "worker_max_handshakes", cfg_on_count, offsetof(struct config, limits.worker_max_handshakes),

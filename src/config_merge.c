@@ -38,7 +38,8 @@ map_has_key(yaml_document_t *doc, const yaml_node_t *map, int key)
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *o = yaml_document_get_node(doc, p->key);
-        if (o != NULL && o->type == YAML_SCALAR_NODE && strcmp(cfg_node_text(o), cfg_node_text(k)) == 0)
+        if (o != NULL && o->type == YAML_SCALAR_NODE &&
+            strcmp(cfg_node_text(o), cfg_node_text(k)) == 0)
             return true;
     }
     return false;

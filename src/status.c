@@ -128,7 +128,8 @@ json_backends(struct evbuffer *o, const struct status *st)
             evbuffer_add_printf(o, ",\"up\":%s,\"active\":%u,\"connects\":%" PRIu64
                                 ",\"connect_failures\":%" PRIu64 "}",
                                 pool_server_up(&st->g->pool, be, i, st->now_ms) ? "true" : "false",
-                                atomic_load(&st->g->pool.servers[be->first + i].active), con, fail);
+                                atomic_load(&st->g->pool.servers[be->first + i].active), con,
+                                fail);
         }
         evbuffer_add_printf(o, "]}");
     }

@@ -74,7 +74,8 @@ const char fuzz_name[] = "config";
 const struct fuzz_seed fuzz_seeds[] = {
     FUZZ_SEED("workers: 2\nlog: {level: info, format: json}\nadmin: {listen: \"127.0.0.1:9443\"}\n"
               "timeouts: {handshake: 10s, idle: 300s, drain_notice: 2s}\n"
-              "limits: {max_connections: 1000, per_address: {connections: 10, exempt: [10.0.0.0/8]}}\n"
+              "limits: {max_connections: 1000,\n"
+              "         per_address: {connections: 10, exempt: [10.0.0.0/8]}}\n"
               "tls: {min_version: \"1.2\", tickets: {lifetime: 1h}}\n"
               "x-certs: &c [{cert: /c.pem, key: /k.pem}]\n"
               "listeners:\n  - name: https\n    listen: [\"127.0.0.1:8443\", \"[::1]:8443\"]\n"
@@ -84,8 +85,10 @@ const struct fuzz_seed fuzz_seeds[] = {
               "backends:\n  app:\n    servers: [\"127.0.0.1:80\", \"unix:/run/app.sock\"]\n"
               "    balance: least_conn\n    health: {type: http, path: /h}\n"
               "    forwarded_headers: true\n"),
-    FUZZ_SEED("base: &b {servers: [\"10.0.0.1:80\"]}\nbackends: {a: {<<: *b, balance: source_hash}}\n"
-              "listeners: [{name: x, listen: \"*:443\", certificates: {dir: /etc/certs}, backend: a}]\n"),
+    FUZZ_SEED("base: &b {servers: [\"10.0.0.1:80\"]}\n"
+              "backends: {a: {<<: *b, balance: source_hash}}\n"
+              "listeners: [{name: x, listen: \"*:443\", certificates: {dir: /etc/certs},\n"
+              "             backend: a}]\n"),
     FUZZ_SEED("a: &a [*a]\n"),
 };
 const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);

@@ -75,7 +75,8 @@ const struct fuzz_seed fuzz_seeds[] = {
     FUZZ_SEED("www.example.com\n*.example.org\napi.example.org\n?WWW.Example.com\n"
               "?x.example.org\n?example.org\n?a.b.example.org"),
     FUZZ_SEED("*.\n\n*\n?\n?.\n?*.x"),
-    FUZZ_SEED("shop.example\nshop.example\nshop.example\nshop.example\nshop.example\n?shop.example"),
+    FUZZ_SEED("shop.example\nshop.example\nshop.example\nshop.example\nshop.example\n"
+              "?shop.example"),
 };
 const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 const long fuzz_iterations = 100000;
