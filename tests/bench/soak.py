@@ -1222,6 +1222,15 @@ class Soak:
         w("## Command and machine\n")
         w("```\n%s\n```\n" % cmd)
         w("- tlsterm: `%s` (%s)" % (h.BIN, h._V.strip().replace("\n", "; ")))
+        try:
+            head = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%h %s", "--", "src"],
+                                  capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            w("- source: the checkout this script is in; last commit touching src/: %s%s"
+              % (head[:120], " (src/ has uncommitted changes)" if dirty else ""))
+        except (OSError, subprocess.SubprocessError):
+            pass
         w("- machine: %d CPUs, %s, Python %s, %s" % (os.cpu_count(), platform.release(),
                                                     platform.python_version(),
                                                     ssl.OPENSSL_VERSION))
