@@ -139,7 +139,7 @@ ticket_keep_retired(struct tls_tickets *r, struct tls_tickets *prev)
 static int
 ticket_new_key(struct tls_tickets *r)
 {
-    struct ticket_key k;
+    struct ticket_key k = { 0 };
 
     if (mbedtls_ctr_drbg_random(&r->drbg, k.name, sizeof(k.name)) != 0 ||
         mbedtls_ctr_drbg_random(&r->drbg, k.key, sizeof(k.key)) != 0)
@@ -202,7 +202,7 @@ ticket_write(void *p_ticket, const mbedtls_ssl_session *session, unsigned char *
     struct tls_tickets *r = u->ring;
     size_t avail = (size_t)(end - start), clen = 0;
     mbedtls_ssl_session wall = *session;    /* shallow: only read below */
-    struct ticket_key k;
+    struct ticket_key k = { 0 };
     int ret;
 
     if (avail < TICKET_HEAD + TICKET_TAG_LEN)
@@ -269,7 +269,7 @@ int
 tls_tickets_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
     struct tls_ticket_user *u = p_ticket;
-    struct ticket_key k;
+    struct ticket_key k = { 0 };
     size_t clen;
     int ret;
 
@@ -350,7 +350,7 @@ int
 tls_tickets_seal(struct tls_ticket_user *u, const unsigned char *plain, size_t len,
                  unsigned char *out, size_t cap, size_t *olen)
 {
-    struct ticket_key k;
+    struct ticket_key k = { 0 };
     int ret;
 
     if (cap < TICKET_HEAD + TICKET_TAG_LEN || len > cap - TICKET_HEAD - TICKET_TAG_LEN)
