@@ -137,12 +137,23 @@ def wait_until(pred, timeout, what="condition", interval=0.01):
         time.sleep(interval)
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port nothing listens on right now (bind :0, read it, close)."""
+    """A port nothing listens on right now (bind :0, read it, close), and
+    never one this process was given before: two calls for one config (two
+    listeners) once got the same port from the kernel, and the config was
+    refused as listing one address twice (test_cert_types, Debian 13 CI)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise AssertionError("no fresh free port in 100 tries")
 
 
 def ipv6_loopback_available():
