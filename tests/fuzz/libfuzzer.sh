@@ -13,6 +13,7 @@ out=${1:?usage: libfuzzer.sh OUTDIR [TARGET...]}
 shift
 secs=${FUZZ_SECONDS:-30}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)         # the runs cd into it: a relative OUT breaks
 cc="clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -DFUZZ_LIBFUZZER -I$out/cfg -I$top/src -I$top/tests/fuzz"
 # autoconf.h: configure's own (without libsystemd, so nothing more to link)
