@@ -11,7 +11,7 @@
  * With clang's libFuzzer:
  *   clang -g -fsanitize=fuzzer,address,undefined -DFUZZ_LIBFUZZER -I. -Isrc \
  *       tests/fuzz/fuzz_http_fwd.c src/http_fwd.c -lhttp_parser -o fuzz_http_fwd
- * Without it (make check) the built-in driver below mutates the seeds with a
+ * Without it (make check) the shared driver (driver.c) mutates the seeds with a
  * fixed random seed, so a failure is reproducible. */
 #include "autoconf.h"
 
@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "http_fwd.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Reported exchanges must be whole: a path within its limit, a seq. */
 static void
@@ -96,84 +96,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FUZZ_LIBFUZZER
-#define SEED(s) { s, sizeof(s) - 1 }
-static const struct {
-    const char *p;
-    size_t n;
-} seeds[] = {
-    SEED("\x01\x07GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"
+const char fuzz_name[] = "http_fwd";
+const struct fuzz_seed fuzz_seeds[] = {
+    FUZZ_SEED("\x01\x07GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"
     "POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
     "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n"
     "\0\0HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
     "HTTP/1.0 200 OK\r\n\r\nuntil eof"),
-    SEED("\x06\x03GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01x"
+    FUZZ_SEED("\x06\x03GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01x"
     "\0\0HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x01y"),
-    SEED("\x41\x48GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n"
+    FUZZ_SEED("\x41\x48GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n"
     "\0\0HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx"
     "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\n\r\nclose-delimited"),
-    SEED("\x0f\x10HEAD / HTTP/1.1\r\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\nraw"
+    FUZZ_SEED("\x0f\x10HEAD / HTTP/1.1\r\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\nraw"
     "\0\0HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\n\r\nraw"),
 };
-
-/* Mutations: byte flips, insertions of protocol-significant bytes,
- * deletions and duplications of a span. */
-static size_t
-mutate(uint8_t *buf, size_t len, size_t cap, unsigned *rnd)
-{
-    static const char tokens[] = "\r\n:; \t0123456789abcdefABCDEF-\0";
-    int edits = 1 + (int)(rand_r(rnd) % 8);
-
-    for (int e = 0; e < edits && len > 2; e++) {
-        size_t at = 2 + (size_t)rand_r(rnd) % (len - 2);
-        switch (rand_r(rnd) % 4) {
-        case 0:
-            buf[at] = (uint8_t)tokens[(size_t)rand_r(rnd) % (sizeof(tokens) - 1)];
-            break;
-        case 1:
-            if (len < cap) {
-                memmove(buf + at + 1, buf + at, len - at);
-                buf[at] = (uint8_t)rand_r(rnd);
-                len++;
-            }
-            break;
-        case 2:
-            memmove(buf + at, buf + at + 1, len - at - 1);
-            len--;
-            break;
-        default: {
-            size_t n = (size_t)rand_r(rnd) % 32;
-            if (n > len - at)
-                n = len - at;
-            if (len + n <= cap) {
-                memmove(buf + at + n, buf + at, len - at);
-                len += n;
-            }
-            break;
-        }
-        }
-    }
-    buf[0] = (uint8_t)rand_r(rnd);
-    buf[1] = (uint8_t)rand_r(rnd);
-    return len;
-}
-
-int
-main(int argc, char **argv)
-{
-    unsigned rnd = 20261123;
-    long iterations = argc > 1 ? strtol(argv[1], NULL, 10) : 300000;
-    uint8_t buf[4096];
-
-    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
-        LLVMFuzzerTestOneInput((const uint8_t *)seeds[i].p, seeds[i].n);
-    for (long i = 0; i < iterations; i++) {
-        size_t len = seeds[(size_t)i % (sizeof(seeds) / sizeof(seeds[0]))].n;
-        memcpy(buf, seeds[(size_t)i % (sizeof(seeds) / sizeof(seeds[0]))].p, len);
-        len = mutate(buf, len, sizeof(buf), &rnd);
-        LLVMFuzzerTestOneInput(buf, len);
-    }
-    printf("fuzz_http_fwd: %ld mutated inputs, no crash\n", iterations);
-    return 0;
-}
+const size_t fuzz_n_seeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
+const long fuzz_iterations = 300000;
 #endif
